@@ -1,0 +1,37 @@
+"""unetseg: U-Net segmentation of medical volumes with Keras 3.
+
+The package is organised in layers; imports only point down:
+
+- foundation: :mod:`unetseg.errors`, :mod:`unetseg.registry`, :mod:`unetseg.info`;
+- building blocks: transforms, networks, losses, metrics (each its own subpackage);
+- data, inference and training on top of them.
+
+``import unetseg`` is light: it does not import Keras or a backend. The
+subpackages that need Keras import it themselves.
+"""
+
+from unetseg.errors import (
+    ConfigError,
+    DataError,
+    MissingDependencyError,
+    PluginWarning,
+    RegistrationError,
+    UnetsegError,
+    UnknownNameError,
+)
+from unetseg.registry import Registry, all_registries
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "MissingDependencyError",
+    "PluginWarning",
+    "Registry",
+    "RegistrationError",
+    "UnetsegError",
+    "UnknownNameError",
+    "__version__",
+    "all_registries",
+]

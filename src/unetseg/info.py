@@ -1,0 +1,114 @@
+"""What this installation is: versions, the Keras backend, its devices and the registries.
+
+Bug reports, benchmark results and the command line's ``info`` all stamp their
+output with :func:`environment_report`, so a number can always be traced to the
+machine and library versions that produced it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import sys
+from typing import Any
+
+from unetseg.registry import all_registries
+
+__all__ = ["environment_report", "format_report"]
+
+_PACKAGES = (
+    "keras",
+    "tensorflow",
+    "jax",
+    "jaxlib",
+    "torch",
+    "numpy",
+    "scipy",
+    "nibabel",
+    "albumentations",
+    "matplotlib",
+)
+
+
+def _installed_version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _backend_devices(backend: str) -> list[str]:
+    """List the devices the active Keras backend can use (imports the backend)."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return [device.name for device in tf.config.list_logical_devices()]
+    if backend == "jax":
+        import jax
+
+        return [str(device) for device in jax.devices()]
+    if backend == "torch":
+        import torch
+
+        devices = ["cpu"]
+        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        return devices
+    return []
+
+
+def environment_report(*, devices: bool = True) -> dict[str, Any]:
+    """Describe this installation as a JSON-serialisable dictionary.
+
+    Args:
+        devices: Also list the devices the backend sees (this initialises the
+            backend's runtime, which takes a moment the first time).
+
+    Returns:
+        A dictionary with keys ``unetseg``, ``python``, ``platform``, ``packages``
+        (installed version or ``None`` for each relevant distribution),
+        ``keras_backend``, ``devices`` (when asked) and ``registries``
+        (entry-point group → registered names, plugins included).
+
+    Example:
+        >>> report = environment_report(devices=False)
+        >>> sorted(report)[:3]
+        ['keras_backend', 'packages', 'platform']
+    """
+    import unetseg
+
+    report: dict[str, Any] = {
+        "unetseg": unetseg.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": {name: _installed_version(name) for name in _PACKAGES},
+    }
+    import keras
+
+    backend = keras.backend.backend()
+    report["keras_backend"] = backend
+    if devices:
+        report["devices"] = _backend_devices(backend)
+    report["registries"] = {
+        group: registry.names() for group, registry in all_registries().items()
+    }
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """Render :func:`environment_report` as aligned plain text, one fact per line."""
+    lines = [
+        f"unetseg        {report['unetseg']}",
+        f"python         {report['python']} ({report['platform']})",
+        f"keras backend  {report['keras_backend']}",
+    ]
+    if "devices" in report:
+        lines.append(f"devices        {', '.join(report['devices']) or 'none found'}")
+    for name, version in report["packages"].items():
+        lines.append(f"{name:<14} {version or 'not installed'}")
+    registries = report["registries"]
+    if registries:
+        for group, names in registries.items():
+            lines.append(f"{group:<14} {', '.join(names) or '(empty)'}")
+    else:
+        lines.append("registries     none loaded yet")
+    return "\n".join(lines)
