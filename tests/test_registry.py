@@ -197,7 +197,10 @@ def test_object_without_name_needs_explicit_name(shapes):
 
 def test_repr_mentions_kind_and_group(isolated_registry_index):
     registry = Registry("shape", entry_point_group="unetseg.test_repr_shapes")
-    assert repr(registry) == "Registry('shape', entry_point_group='unetseg.test_repr_shapes', 0 entries)"
+    assert (
+        repr(registry)
+        == "Registry('shape', entry_point_group='unetseg.test_repr_shapes', 0 entries)"
+    )
 
 
 # -- plugins through entry points ----------------------------------------------------------
@@ -215,9 +218,7 @@ def install_distribution(
     (site / f"{module_name}.py").write_text(textwrap.dedent(module_source))
     dist_info = site / f"{dist_name.replace('-', '_')}-0.1.dist-info"
     dist_info.mkdir()
-    (dist_info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: 0.1\n"
-    )
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: 0.1\n")
     (dist_info / "entry_points.txt").write_text(textwrap.dedent(entry_points))
     (dist_info / "RECORD").write_text("")
 

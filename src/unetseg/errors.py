@@ -91,7 +91,9 @@ def did_you_mean(name: str, candidates: Iterable[str], *, n: int = 3) -> str:
     matches = difflib.get_close_matches(name, candidates, n=n, cutoff=0.6)
     if not matches:
         lowered = name.lower()
-        matches = [c for c in candidates if lowered and (lowered in c.lower() or c.lower() in lowered)][:n]
+        matches = [
+            c for c in candidates if lowered and (lowered in c.lower() or c.lower() in lowered)
+        ][:n]
     if not matches:
         return ""
     quoted = " or ".join(f"'{m}'" for m in matches)

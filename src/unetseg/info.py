@@ -88,9 +88,7 @@ def environment_report(*, devices: bool = True) -> dict[str, Any]:
     report["keras_backend"] = backend
     if devices:
         report["devices"] = _backend_devices(backend)
-    report["registries"] = {
-        group: registry.names() for group, registry in all_registries().items()
-    }
+    report["registries"] = {group: registry.names() for group, registry in all_registries().items()}
     return report
 
 

@@ -292,9 +292,7 @@ class Registry(Generic[T]):
             available = sorted(self._entries)
             hint = did_you_mean(key, available)
             listing = ", ".join(available) if available else "none"
-            raise UnknownNameError(
-                f"Unknown {self.kind} {name!r}.{hint} Available: {listing}."
-            )
+            raise UnknownNameError(f"Unknown {self.kind} {name!r}.{hint} Available: {listing}.")
         return key
 
     def _split_spec(self, spec: Any) -> tuple[str, Mapping[str, Any]]:
