@@ -8,6 +8,8 @@ import warnings
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from unetseg.errors import (
     ConfigError,
@@ -374,3 +376,14 @@ def test_registry_without_group_is_not_indexed(isolated_registry_index):
     before = dict(all_registries())
     Registry("private thing")
     assert all_registries() == before
+
+
+@given(st.text(alphabet=st.characters(categories=["L", "N", "Pd", "Pc", "Zs"]), min_size=1))
+def test_normalize_name_is_idempotent_and_case_blind(name):
+    assume(name.strip())
+    normalized = normalize_name(name)
+    assert normalize_name(normalized) == normalized
+    assert normalize_name(name.upper()) == normalize_name(name.lower()) or (
+        # a few letters change length or identity when case-mapped (ß → SS)
+        name.upper().lower() != name.lower()
+    )
