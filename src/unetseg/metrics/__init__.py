@@ -1,0 +1,71 @@
+"""Segmentation metrics: Keras metrics for training and NumPy evaluation of whole volumes.
+
+- :mod:`~unetseg.metrics.streaming`: ``DiceMetric``, ``IoUMetric``,
+  ``SensitivityMetric``, ``SpecificityMetric`` — epoch-level Keras metrics,
+  registered in :data:`METRICS`.
+- :mod:`~unetseg.metrics.overlap` and :mod:`~unetseg.metrics.distance`: ``dice``,
+  ``iou``, ``sensitivity``, ``specificity`` and ``hd95`` of binary masks, registered
+  in :data:`VOLUME_METRICS`.
+- :mod:`~unetseg.metrics.brats`: the BraTS 2020 evaluation per region (WT, TC, ET).
+- :mod:`~unetseg.metrics.legacy`: the background-inclusive pooled Dice, for comparison.
+
+Background is excluded by default everywhere.
+"""
+
+from unetseg.metrics.brats import (
+    BRATS_EMPTY_HD95,
+    METRIC_NAMES,
+    BratsEvaluation,
+    as_regions,
+    evaluate_brats,
+    evaluate_brats_case,
+)
+from unetseg.metrics.distance import hausdorff_distance, hd95, image_diagonal, surface_voxels
+from unetseg.metrics.legacy import pooled_soft_dice
+from unetseg.metrics.overlap import (
+    ConfusionCounts,
+    confusion_counts,
+    dice,
+    dice_from_counts,
+    iou,
+    sensitivity,
+    specificity,
+)
+from unetseg.metrics.registry import METRICS, VOLUME_METRICS
+from unetseg.metrics.streaming import (
+    ConfusionMetric,
+    DiceMetric,
+    IoUMetric,
+    SensitivityMetric,
+    SpecificityMetric,
+    region_dice_metrics,
+)
+
+__all__ = [
+    "BRATS_EMPTY_HD95",
+    "METRICS",
+    "METRIC_NAMES",
+    "VOLUME_METRICS",
+    "BratsEvaluation",
+    "ConfusionCounts",
+    "ConfusionMetric",
+    "DiceMetric",
+    "IoUMetric",
+    "SensitivityMetric",
+    "SpecificityMetric",
+    "as_regions",
+    "confusion_counts",
+    "dice",
+    "dice_from_counts",
+    "evaluate_brats",
+    "evaluate_brats_case",
+    "hausdorff_distance",
+    "hd95",
+    "image_diagonal",
+    "iou",
+    "pooled_soft_dice",
+    "region_dice_metrics",
+    "sensitivity",
+    "specificity",
+    "surface_voxels",
+]

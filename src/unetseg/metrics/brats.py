@@ -1,0 +1,261 @@
+"""BraTS evaluation: Dice, HD95, sensitivity and specificity per tumour region.
+
+The BraTS 2020 rules, applied per case and region (WT, TC, ET; see
+:mod:`unetseg.regions`):
+
+- both prediction and truth empty: Dice 1, HD95 0 (a case without enhancing
+  tumour, correctly predicted without it);
+- exactly one empty: Dice 0, HD95 373.13 mm (the diagonal of the 240×240×155 mm
+  volume) — which is why one stray enhancing-tumour voxel in a case without ET
+  is so expensive;
+- otherwise the ordinary Dice and HD95 (in mm, voxel spacing aware).
+
+Background is never scored.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from unetseg.errors import DataError
+from unetseg.fileio import atomic_write
+from unetseg.metrics.distance import hd95
+from unetseg.metrics.overlap import confusion_counts, dice_from_counts
+from unetseg.regions import BRATS_REGIONS, labels_to_regions
+
+__all__ = [
+    "BRATS_EMPTY_HD95",
+    "METRIC_NAMES",
+    "BratsEvaluation",
+    "as_regions",
+    "evaluate_brats",
+    "evaluate_brats_case",
+]
+
+#: HD95 when exactly one of prediction and truth is empty: the BraTS 2020 value,
+#: the diagonal of a 240 × 240 × 155 volume of 1 mm voxels.
+BRATS_EMPTY_HD95 = 373.13
+
+#: The metrics reported per case and region, in column order.
+METRIC_NAMES = ("dice", "hd95", "sensitivity", "specificity")
+
+_STATISTICS = ("mean", "std", "median", "q25", "q75", "count")
+
+
+def as_regions(segmentation: Any, *, where: str = "The segmentation") -> np.ndarray:
+    """Return WT/TC/ET masks of shape ``spatial + (3,)`` from any accepted form.
+
+    Accepted: a label map (0/1/2/4) of three spatial axes, optionally with a trailing
+    axis of 1; region masks with a trailing axis of 3 (WT, TC, ET); or a mapping
+    ``{"WT": mask, "TC": mask, "ET": mask}``.
+
+    Raises:
+        DataError: If the input is none of these; the message names ``where``.
+    """
+    if isinstance(segmentation, Mapping):
+        missing = [key for key in BRATS_REGIONS if key not in segmentation]
+        if missing:
+            raise DataError(f"{where} lacks the regions {missing}; expected WT, TC and ET.")
+        return np.stack([np.asarray(segmentation[k], bool) for k in BRATS_REGIONS], axis=-1)
+    array = np.asarray(segmentation)
+    if array.ndim == 4 and array.shape[-1] == len(BRATS_REGIONS):
+        if array.dtype != bool and not np.isin(array, (0, 1)).all():
+            raise DataError(f"{where} looks like region masks (last axis 3) but is not binary.")
+        return array.astype(bool)
+    if array.ndim == 3 or (array.ndim == 4 and array.shape[-1] == 1):
+        return labels_to_regions(array, where=where).astype(bool)
+    raise DataError(
+        f"{where} has shape {array.shape}; expected a 3D label map (0/1/2/4) or region "
+        "masks of shape (H, W, D, 3)."
+    )
+
+
+def evaluate_brats_case(
+    prediction: Any,
+    truth: Any,
+    *,
+    spacing: Sequence[float] | float | None = (1.0, 1.0, 1.0),
+    empty_hd95: float = BRATS_EMPTY_HD95,
+    case_id: str | None = None,
+) -> dict[str, dict[str, float]]:
+    """Score one case per region with the BraTS 2020 rules.
+
+    Args:
+        prediction: Label map or region masks (see :func:`as_regions`).
+        truth: The same, for the ground truth.
+        spacing: Voxel size in mm; BraTS volumes are 1 mm isotropic.
+        empty_hd95: HD95 when exactly one of the two is empty.
+        case_id: Named in error messages.
+
+    Returns:
+        ``{"WT": {"dice": ..., "hd95": ..., "sensitivity": ..., "specificity": ...},
+        "TC": ..., "ET": ...}``.
+
+    Raises:
+        DataError: If an input is malformed or the shapes differ.
+
+    Example:
+        >>> import numpy as np
+        >>> truth = np.zeros((8, 8, 8), np.uint8)
+        >>> truth[2:6, 2:6, 2:6] = 2  # oedema
+        >>> truth[3:5, 3:5, 3:5] = 1  # necrotic core
+        >>> scores = evaluate_brats_case(truth, truth)
+        >>> scores["WT"]["dice"], scores["ET"]["dice"], scores["ET"]["hd95"]  # no ET anywhere
+        (1.0, 1.0, 0.0)
+    """
+    label = f"case {case_id!r}" if case_id is not None else "the case"
+    predicted = as_regions(prediction, where=f"The prediction of {label}")
+    actual = as_regions(truth, where=f"The ground truth of {label}")
+    if predicted.shape != actual.shape:
+        raise DataError(
+            f"The prediction of {label} has shape {predicted.shape[:-1]} but its ground truth "
+            f"has shape {actual.shape[:-1]}."
+        )
+    scores: dict[str, dict[str, float]] = {}
+    for channel, region in enumerate(BRATS_REGIONS):
+        p, t = predicted[..., channel], actual[..., channel]
+        counts = confusion_counts(p, t)
+        positives = counts.true_positive + counts.false_negative
+        negatives = counts.true_negative + counts.false_positive
+        scores[region] = {
+            "dice": dice_from_counts(
+                counts.true_positive, counts.false_positive, counts.false_negative
+            ),
+            "hd95": hd95(p, t, spacing, empty_distance=empty_hd95),
+            "sensitivity": counts.true_positive / positives if positives else math.nan,
+            "specificity": counts.true_negative / negatives if negatives else math.nan,
+        }
+    return scores
+
+
+@dataclass
+class BratsEvaluation:
+    """Per-case, per-region scores of a set of cases, with summaries and CSV output.
+
+    Attributes:
+        rows: One dictionary per case and region: ``case``, ``region`` and the
+            metrics of :data:`METRIC_NAMES`.
+    """
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def add_case(self, case_id: str, scores: Mapping[str, Mapping[str, float]]) -> None:
+        """Append the scores of one case (as :func:`evaluate_brats_case` returns them)."""
+        for region, metrics in scores.items():
+            self.rows.append({"case": case_id, "region": region, **dict(metrics)})
+
+    @property
+    def case_ids(self) -> list[str]:
+        """The case ids, in the order they were added."""
+        return list(dict.fromkeys(row["case"] for row in self.rows))
+
+    def values(self, region: str, metric: str) -> np.ndarray:
+        """All values of one metric for one region, NaN included."""
+        return np.array([row[metric] for row in self.rows if row["region"] == region], dtype=float)
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Mean, std, median, 25th and 75th percentiles and count per region and metric.
+
+        NaN values (an undefined sensitivity, say) are left out, and ``count``
+        says how many values each statistic is computed from.
+        """
+        table = []
+        for region in BRATS_REGIONS:
+            for metric in METRIC_NAMES:
+                values = self.values(region, metric)
+                values = values[~np.isnan(values)]
+                if values.size:
+                    stats = [
+                        float(np.mean(values)),
+                        float(np.std(values)),
+                        float(np.median(values)),
+                        float(np.percentile(values, 25)),
+                        float(np.percentile(values, 75)),
+                        int(values.size),
+                    ]
+                else:
+                    stats = [math.nan] * 5 + [0]
+                statistics = dict(zip(_STATISTICS, stats, strict=True))
+                table.append({"region": region, "metric": metric, **statistics})
+        return table
+
+    def mean(self, region: str, metric: str = "dice") -> float:
+        """The mean of one metric over the cases (NaN left out)."""
+        values = self.values(region, metric)
+        values = values[~np.isnan(values)]
+        return float(np.mean(values)) if values.size else math.nan
+
+    def to_csv(self, path: str | os.PathLike[str]) -> None:
+        """Write the per-case rows (``case,region,dice,hd95,sensitivity,specificity``)."""
+        _write_csv(path, ["case", "region", *METRIC_NAMES], self.rows)
+
+    def summary_to_csv(self, path: str | os.PathLike[str]) -> None:
+        """Write :meth:`summary` (``region,metric,mean,std,median,q25,q75,count``)."""
+        _write_csv(path, ["region", "metric", *_STATISTICS], self.summary())
+
+    def format_summary(self) -> str:
+        """A plain-text table of mean ± std (median) per region and metric."""
+        lines = [f"{'region':<8}" + "".join(f"{m:>26}" for m in METRIC_NAMES)]
+        by_key = {(row["region"], row["metric"]): row for row in self.summary()}
+        for region in BRATS_REGIONS:
+            cells = []
+            for metric in METRIC_NAMES:
+                row = by_key[(region, metric)]
+                cells.append(f"{row['mean']:.4f} ± {row['std']:.4f} ({row['median']:.4f})")
+            lines.append(f"{region:<8}" + "".join(f"{cell:>26}" for cell in cells))
+        lines.append(f"{len(self.case_ids)} cases; mean ± std (median); HD95 in mm")
+        return "\n".join(lines)
+
+
+def _write_csv(path: str | os.PathLike[str], columns: list[str], rows: Iterable[dict]) -> None:
+    with atomic_write(path, newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(
+                {
+                    key: (f"{value:.6g}" if isinstance(value, float) else value)
+                    for key, value in row.items()
+                }
+            )
+
+
+def evaluate_brats(
+    cases: Iterable[tuple[str, Any, Any]],
+    *,
+    spacing: Sequence[float] | float | None = (1.0, 1.0, 1.0),
+    empty_hd95: float = BRATS_EMPTY_HD95,
+) -> BratsEvaluation:
+    """Score many cases with the BraTS rules.
+
+    Args:
+        cases: ``(case_id, prediction, truth)`` triples; prediction and truth as
+            for :func:`evaluate_brats_case`. A generator keeps one case in memory
+            at a time.
+        spacing: Voxel size in mm.
+        empty_hd95: HD95 when exactly one of the two is empty.
+
+    Returns:
+        A :class:`BratsEvaluation` with per-case rows and summaries.
+
+    Raises:
+        DataError: If a case is malformed or a case id repeats.
+    """
+    evaluation = BratsEvaluation()
+    seen: set[str] = set()
+    for case_id, prediction, truth in cases:
+        if case_id in seen:
+            raise DataError(f"Case id {case_id!r} appears twice in the evaluation.")
+        seen.add(case_id)
+        scores = evaluate_brats_case(
+            prediction, truth, spacing=spacing, empty_hd95=empty_hd95, case_id=case_id
+        )
+        evaluation.add_case(case_id, scores)
+    return evaluation

@@ -1,0 +1,122 @@
+"""BraTS labels and the tumour regions evaluated in the challenge.
+
+BraTS 2020 label maps hold 0 (background), 1 (necrotic and non-enhancing tumour
+core), 2 (peritumoral oedema) and 4 (GD-enhancing tumour); there is no label 3.
+The challenge evaluates three nested regions:
+
+========================  ======  ===========
+region                    key     labels
+========================  ======  ===========
+whole tumour              ``WT``  1, 2, 4
+tumour core               ``TC``  1, 4
+enhancing tumour          ``ET``  4
+========================  ======  ===========
+
+These definitions live here once; transforms, metrics and post-processing use them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from unetseg.errors import DataError
+
+__all__ = [
+    "BRATS_LABELS",
+    "BRATS_REGIONS",
+    "REGION_NAMES",
+    "labels_to_regions",
+    "regions_to_labels",
+]
+
+#: The labels a BraTS 2020 segmentation may contain.
+BRATS_LABELS: tuple[int, ...] = (0, 1, 2, 4)
+
+#: Region key → the labels it contains, in the challenge's order.
+BRATS_REGIONS: dict[str, tuple[int, ...]] = {"WT": (1, 2, 4), "TC": (1, 4), "ET": (4,)}
+
+#: The long names of the regions.
+REGION_NAMES: dict[str, str] = {
+    "WT": "whole tumour",
+    "TC": "tumour core",
+    "ET": "enhancing tumour",
+}
+
+
+def _check_labels(label_map: np.ndarray, where: str) -> None:
+    present = np.unique(label_map)
+    unexpected = sorted(set(present.tolist()) - set(BRATS_LABELS))
+    if unexpected:
+        raise DataError(
+            f"{where} contains labels {unexpected}, but a BraTS label map holds only "
+            f"{list(BRATS_LABELS)} (found {present.tolist()})."
+        )
+
+
+def labels_to_regions(label_map: np.ndarray, *, where: str = "The label map") -> np.ndarray:
+    """Turn a BraTS label map into the three region masks WT, TC and ET.
+
+    Args:
+        label_map: Integer labels 0/1/2/4, any spatial shape, optionally with a
+            trailing channel axis of size 1.
+        where: How to name the input in an error message (a file or case id).
+
+    Returns:
+        A ``uint8`` array of shape ``spatial + (3,)``, channels WT, TC, ET.
+
+    Raises:
+        DataError: If the map holds a label other than 0, 1, 2 or 4, or is not integer.
+
+    Example:
+        >>> labels_to_regions(np.array([0, 1, 2, 4])).T
+        array([[0, 1, 1, 1],
+               [0, 1, 0, 1],
+               [0, 0, 0, 1]], dtype=uint8)
+    """
+    label_map = np.asarray(label_map)
+    if label_map.ndim > 1 and label_map.shape[-1] == 1:
+        label_map = label_map[..., 0]
+    if label_map.dtype.kind == "f":
+        if not np.all(np.isfinite(label_map)) or np.any(label_map != np.round(label_map)):
+            raise DataError(f"{where} must hold whole-number labels, found non-integer values.")
+        label_map = label_map.astype(np.int16)
+    elif label_map.dtype.kind not in "iub":
+        raise DataError(f"{where} must be an integer label map, got dtype {label_map.dtype}.")
+    _check_labels(label_map, where)
+    regions = np.empty((*label_map.shape, len(BRATS_REGIONS)), dtype=np.uint8)
+    for channel, labels in enumerate(BRATS_REGIONS.values()):
+        regions[..., channel] = np.isin(label_map, labels)
+    return regions
+
+
+def regions_to_labels(regions: np.ndarray) -> np.ndarray:
+    """Turn WT/TC/ET region masks (last axis) back into a BraTS label map.
+
+    Where the regions are not nested (a TC voxel outside WT, say), the innermost
+    region wins: 4 where ET; otherwise 1 where TC; otherwise 2 where WT.
+
+    Args:
+        regions: Boolean or 0/1 masks of shape ``spatial + (3,)``.
+
+    Returns:
+        A ``uint8`` label map of the spatial shape.
+
+    Raises:
+        DataError: If the last axis does not have three channels.
+
+    Example:
+        >>> regions_to_labels(labels_to_regions(np.array([0, 1, 2, 4])))
+        array([0, 1, 2, 4], dtype=uint8)
+    """
+    regions = np.asarray(regions)
+    if regions.ndim < 2 or regions.shape[-1] != len(BRATS_REGIONS):
+        raise DataError(
+            f"Region masks need a last axis of {len(BRATS_REGIONS)} channels (WT, TC, ET), "
+            f"got shape {regions.shape}."
+        )
+    whole, core, enhancing = (regions[..., i].astype(bool) for i in range(3))
+    labels = np.zeros(regions.shape[:-1], dtype=np.uint8)
+    labels[whole] = 2
+    labels[core] = 1
+    labels[enhancing] = 4
+    return labels
