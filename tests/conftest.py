@@ -29,3 +29,19 @@ def isolated_registry_index(monkeypatch):
 
     monkeypatch.setattr(registry, "_ALL_REGISTRIES", dict(registry._ALL_REGISTRIES))
     return registry._ALL_REGISTRIES
+
+
+@pytest.fixture
+def tumour_labels():
+    """A small BraTS-like label map: oedema (2) around a core (1) with an enhancing rim (4)."""
+    import numpy as np
+
+    shape = (32, 32, 24)
+    grid = np.indices(shape, dtype=float)
+    centre = np.array([16.0, 15.0, 12.0])
+    radius = np.sqrt(((grid - centre[:, None, None, None]) ** 2).sum(axis=0))
+    labels = np.zeros(shape, dtype=np.uint8)
+    labels[radius < 9] = 2
+    labels[radius < 6] = 4
+    labels[radius < 4] = 1
+    return labels

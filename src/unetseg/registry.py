@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import inspect
+import re
 import threading
 import types
 import warnings
@@ -255,7 +256,7 @@ class Registry(Generic[T]):
         except TypeError as error:
             # Only a signature mismatch is translated; TypeErrors raised inside the
             # component are its own business and keep their traceback.
-            if not _is_signature_error(factory, arguments):
+            if not _is_signature_error(factory, arguments, error):
                 raise
             raise ConfigError(
                 f"Cannot create {self.kind} {normalize_name(name)!r} "
@@ -369,7 +370,21 @@ def _describe_entry_point(entry_point: importlib.metadata.EntryPoint) -> str:
     return f"'{entry_point.name} = {entry_point.value}' (group '{entry_point.group}'{source})"
 
 
-def _is_signature_error(factory: Callable[..., Any], arguments: Mapping[str, Any]) -> bool:
+_SIGNATURE_MESSAGES = re.compile(
+    r"unexpected keyword argument|missing \d+ required|takes \d+ positional|positional argument"
+)
+
+
+def _is_signature_error(
+    factory: Callable[..., Any], arguments: Mapping[str, Any], error: TypeError
+) -> bool:
+    """Whether ``error`` says the arguments do not fit the call (not a bug inside it).
+
+    Binding against the signature catches most mismatches; a class that passes
+    ``**kwargs`` on to its base class is caught by Python's own wording.
+    """
+    if _SIGNATURE_MESSAGES.search(str(error)):
+        return True
     target = factory.__init__ if isinstance(factory, type) else factory
     try:
         signature = inspect.signature(target)
