@@ -8,13 +8,14 @@ machine and library versions that produced it.
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import sys
 from typing import Any
 
 from unetseg.registry import all_registries
 
-__all__ = ["environment_report", "format_report"]
+__all__ = ["cpu_description", "environment_report", "format_report"]
 
 _PACKAGES = (
     "keras",
@@ -35,6 +36,21 @@ def _installed_version(distribution: str) -> str | None:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def cpu_description() -> str:
+    """The processor's model name and the number of cores this process may use."""
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{name}, {cores} cores"
 
 
 def _backend_devices(backend: str) -> list[str]:
@@ -80,6 +96,7 @@ def environment_report(*, devices: bool = True) -> dict[str, Any]:
         "unetseg": unetseg.__version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "cpu": cpu_description(),
         "packages": {name: _installed_version(name) for name in _PACKAGES},
     }
     import keras
@@ -97,6 +114,7 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [
         f"unetseg        {report['unetseg']}",
         f"python         {report['python']} ({report['platform']})",
+        f"cpu            {report['cpu']}",
         f"keras backend  {report['keras_backend']}",
     ]
     if "devices" in report:

@@ -25,6 +25,7 @@ __all__ = [
     "BRATS_LABELS",
     "BRATS_REGIONS",
     "REGION_NAMES",
+    "label_map_to_region_masks",
     "labels_to_regions",
     "regions_to_labels",
 ]
@@ -43,14 +44,56 @@ REGION_NAMES: dict[str, str] = {
 }
 
 
-def _check_labels(label_map: np.ndarray, where: str) -> None:
-    present = np.unique(label_map)
-    unexpected = sorted(set(present.tolist()) - set(BRATS_LABELS))
-    if unexpected:
+def _integer_label_map(label_map: np.ndarray, where: str) -> np.ndarray:
+    """Validate a label map and return it as integers without a trailing axis of 1."""
+    label_map = np.asarray(label_map)
+    if label_map.ndim > 1 and label_map.shape[-1] == 1:
+        label_map = label_map[..., 0]
+    if label_map.dtype.kind == "f":
+        if not np.all(np.isfinite(label_map)) or np.any(label_map != np.round(label_map)):
+            raise DataError(f"{where} must hold whole-number labels, found non-integer values.")
+        label_map = label_map.astype(np.int16)
+    elif label_map.dtype.kind not in "iub":
+        raise DataError(f"{where} must be an integer label map, got dtype {label_map.dtype}.")
+    valid = label_map == BRATS_LABELS[0]
+    for label in BRATS_LABELS[1:]:
+        valid |= label_map == label
+    if not valid.all():
+        # Only the (rare) invalid case pays for sorting the values it reports.
+        unexpected = np.unique(label_map[~valid]).tolist()
         raise DataError(
             f"{where} contains labels {unexpected}, but a BraTS label map holds only "
-            f"{list(BRATS_LABELS)} (found {present.tolist()})."
+            f"{list(BRATS_LABELS)}."
         )
+    return label_map
+
+
+def label_map_to_region_masks(
+    label_map: np.ndarray, *, where: str = "The label map"
+) -> dict[str, np.ndarray]:
+    """Turn a BraTS label map into one contiguous boolean mask per region.
+
+    The fast form for evaluation: each mask is its own C-contiguous array (one
+    channel of a channels-last array is a strided view, slower to scan).
+
+    Args:
+        label_map: Integer labels 0/1/2/4, optionally with a trailing axis of 1.
+        where: How to name the input in an error message (a file or case id).
+
+    Returns:
+        ``{"WT": mask, "TC": mask, "ET": mask}``.
+
+    Raises:
+        DataError: If the map holds a label other than 0, 1, 2 or 4, or is not integer.
+    """
+    label_map = _integer_label_map(label_map, where)
+    masks = {}
+    for region, labels in BRATS_REGIONS.items():
+        mask = label_map == labels[0]
+        for label in labels[1:]:
+            mask |= label_map == label
+        masks[region] = mask
+    return masks
 
 
 def labels_to_regions(label_map: np.ndarray, *, where: str = "The label map") -> np.ndarray:
@@ -73,20 +116,8 @@ def labels_to_regions(label_map: np.ndarray, *, where: str = "The label map") ->
                [0, 1, 0, 1],
                [0, 0, 0, 1]], dtype=uint8)
     """
-    label_map = np.asarray(label_map)
-    if label_map.ndim > 1 and label_map.shape[-1] == 1:
-        label_map = label_map[..., 0]
-    if label_map.dtype.kind == "f":
-        if not np.all(np.isfinite(label_map)) or np.any(label_map != np.round(label_map)):
-            raise DataError(f"{where} must hold whole-number labels, found non-integer values.")
-        label_map = label_map.astype(np.int16)
-    elif label_map.dtype.kind not in "iub":
-        raise DataError(f"{where} must be an integer label map, got dtype {label_map.dtype}.")
-    _check_labels(label_map, where)
-    regions = np.empty((*label_map.shape, len(BRATS_REGIONS)), dtype=np.uint8)
-    for channel, labels in enumerate(BRATS_REGIONS.values()):
-        regions[..., channel] = np.isin(label_map, labels)
-    return regions
+    masks = label_map_to_region_masks(label_map, where=where)
+    return np.stack(list(masks.values()), axis=-1).astype(np.uint8)
 
 
 def regions_to_labels(regions: np.ndarray) -> np.ndarray:

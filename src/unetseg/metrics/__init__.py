@@ -19,6 +19,7 @@ from unetseg.metrics.brats import (
     as_regions,
     evaluate_brats,
     evaluate_brats_case,
+    region_masks,
 )
 from unetseg.metrics.distance import hausdorff_distance, hd95, image_diagonal, surface_voxels
 from unetseg.metrics.legacy import pooled_soft_dice
@@ -65,6 +66,7 @@ __all__ = [
     "iou",
     "pooled_soft_dice",
     "region_dice_metrics",
+    "region_masks",
     "sensitivity",
     "specificity",
     "surface_voxels",

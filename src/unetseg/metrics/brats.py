@@ -28,7 +28,7 @@ from unetseg.errors import DataError
 from unetseg.fileio import atomic_write
 from unetseg.metrics.distance import hd95
 from unetseg.metrics.overlap import confusion_counts, dice_from_counts
-from unetseg.regions import BRATS_REGIONS, labels_to_regions
+from unetseg.regions import BRATS_REGIONS, label_map_to_region_masks
 
 __all__ = [
     "BRATS_EMPTY_HD95",
@@ -37,6 +37,7 @@ __all__ = [
     "as_regions",
     "evaluate_brats",
     "evaluate_brats_case",
+    "region_masks",
 ]
 
 #: HD95 when exactly one of prediction and truth is empty: the BraTS 2020 value,
@@ -49,8 +50,8 @@ METRIC_NAMES = ("dice", "hd95", "sensitivity", "specificity")
 _STATISTICS = ("mean", "std", "median", "q25", "q75", "count")
 
 
-def as_regions(segmentation: Any, *, where: str = "The segmentation") -> np.ndarray:
-    """Return WT/TC/ET masks of shape ``spatial + (3,)`` from any accepted form.
+def region_masks(segmentation: Any, *, where: str = "The segmentation") -> dict[str, np.ndarray]:
+    """Return one contiguous boolean mask per region (WT, TC, ET) from any accepted form.
 
     Accepted: a label map (0/1/2/4) of three spatial axes, optionally with a trailing
     axis of 1; region masks with a trailing axis of 3 (WT, TC, ET); or a mapping
@@ -63,18 +64,29 @@ def as_regions(segmentation: Any, *, where: str = "The segmentation") -> np.ndar
         missing = [key for key in BRATS_REGIONS if key not in segmentation]
         if missing:
             raise DataError(f"{where} lacks the regions {missing}; expected WT, TC and ET.")
-        return np.stack([np.asarray(segmentation[k], bool) for k in BRATS_REGIONS], axis=-1)
+        return {key: np.asarray(segmentation[key], dtype=bool) for key in BRATS_REGIONS}
     array = np.asarray(segmentation)
     if array.ndim == 4 and array.shape[-1] == len(BRATS_REGIONS):
         if array.dtype != bool and not np.isin(array, (0, 1)).all():
             raise DataError(f"{where} looks like region masks (last axis 3) but is not binary.")
-        return array.astype(bool)
+        return {
+            key: np.ascontiguousarray(array[..., channel], dtype=bool)
+            for channel, key in enumerate(BRATS_REGIONS)
+        }
     if array.ndim == 3 or (array.ndim == 4 and array.shape[-1] == 1):
-        return labels_to_regions(array, where=where).astype(bool)
+        return label_map_to_region_masks(array, where=where)
     raise DataError(
         f"{where} has shape {array.shape}; expected a 3D label map (0/1/2/4) or region "
         "masks of shape (H, W, D, 3)."
     )
+
+
+def as_regions(segmentation: Any, *, where: str = "The segmentation") -> np.ndarray:
+    """Return WT/TC/ET masks stacked on a last axis, ``spatial + (3,)``, as ``bool``.
+
+    Accepts what :func:`region_masks` accepts.
+    """
+    return np.stack(list(region_masks(segmentation, where=where).values()), axis=-1)
 
 
 def evaluate_brats_case(
@@ -111,16 +123,16 @@ def evaluate_brats_case(
         (1.0, 1.0, 0.0)
     """
     label = f"case {case_id!r}" if case_id is not None else "the case"
-    predicted = as_regions(prediction, where=f"The prediction of {label}")
-    actual = as_regions(truth, where=f"The ground truth of {label}")
-    if predicted.shape != actual.shape:
+    predicted = region_masks(prediction, where=f"The prediction of {label}")
+    actual = region_masks(truth, where=f"The ground truth of {label}")
+    if predicted["WT"].shape != actual["WT"].shape:
         raise DataError(
-            f"The prediction of {label} has shape {predicted.shape[:-1]} but its ground truth "
-            f"has shape {actual.shape[:-1]}."
+            f"The prediction of {label} has shape {predicted['WT'].shape} but its ground truth "
+            f"has shape {actual['WT'].shape}."
         )
     scores: dict[str, dict[str, float]] = {}
-    for channel, region in enumerate(BRATS_REGIONS):
-        p, t = predicted[..., channel], actual[..., channel]
+    for region in BRATS_REGIONS:
+        p, t = predicted[region], actual[region]
         counts = confusion_counts(p, t)
         positives = counts.true_positive + counts.false_negative
         negatives = counts.true_negative + counts.false_positive

@@ -1,0 +1,144 @@
+"""Benchmark: time per case of the BraTS evaluation (Dice and HD95 per region).
+
+HD95 is the usual bottleneck of an evaluation loop. This times it on pairs of
+BraTS-sized label maps (240 × 240 × 155) in two situations:
+
+- ``compact``: the prediction is the truth shifted by two voxels with a chunk of
+  the core missed — errors near the tumour, as from a decent model;
+- ``scattered``: the same plus isolated false-positive voxels spread over the whole
+  volume, as from an early or poor model — the worst case for any method that
+  crops to the masks' bounding box.
+
+Run ``python benchmarks/metrics.py`` (``--quick`` for a small CI-sized run). Results
+go to ``benchmarks/results/`` as JSON and Markdown, stamped with the machine and
+library versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from unetseg.fileio import atomic_write
+from unetseg.info import environment_report
+from unetseg.metrics import dice, evaluate_brats_case, hd95
+from unetseg.regions import labels_to_regions
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def tumour_pair(shape: tuple[int, int, int], scattered: bool, seed: int = 0):
+    """A BraTS-like truth label map and a plausible imperfect prediction of it."""
+    rng = np.random.default_rng(seed)
+    grid = np.indices(shape, dtype=np.float32)
+    centre = np.array(shape, dtype=np.float32) * np.array([0.55, 0.45, 0.5])
+    scale = min(shape) / 155.0
+    # A lumpy tumour: a sphere whose radius varies with direction.
+    offsets = grid - centre[:, None, None, None]
+    radius = np.sqrt((offsets**2).sum(axis=0))
+    angle = np.arctan2(offsets[1], offsets[0])
+    lumpy = radius / (1.0 + 0.2 * np.sin(3 * angle))
+    truth = np.zeros(shape, np.uint8)
+    truth[lumpy < 30 * scale] = 2
+    truth[lumpy < 18 * scale] = 4
+    truth[lumpy < 12 * scale] = 1
+    prediction = np.roll(truth, 2, axis=0)
+    prediction[(lumpy < 8 * scale) & (offsets[2] > 0)] = 2  # part of the core missed
+    if scattered:
+        noise = rng.random(shape) < 2e-5
+        prediction[noise] = rng.choice(np.array([1, 2, 4], np.uint8), size=int(noise.sum()))
+    return prediction, truth
+
+
+def median_seconds(function: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run(shape: tuple[int, int, int], repeats: int) -> list[dict]:
+    rows = []
+    for scenario in ("compact", "scattered"):
+        prediction, truth = tumour_pair(shape, scattered=scenario == "scattered")
+        p_regions, t_regions = labels_to_regions(prediction), labels_to_regions(truth)
+        wt_p, wt_t = p_regions[..., 0], t_regions[..., 0]
+        rows.append(
+            {
+                "scenario": scenario,
+                "shape": list(shape),
+                "dice_wt_s": median_seconds(lambda: dice(wt_p, wt_t), repeats),  # noqa: B023
+                "hd95_wt_s": median_seconds(lambda: hd95(wt_p, wt_t), repeats),  # noqa: B023
+                "case_all_regions_s": median_seconds(
+                    lambda: evaluate_brats_case(prediction, truth),  # noqa: B023
+                    repeats,
+                ),
+                "hd95_wt_mm": hd95(wt_p, wt_t),
+                "dice_wt": dice(wt_p, wt_t),
+            }
+        )
+    return rows
+
+
+def markdown(rows: list[dict], stamp: dict) -> str:
+    lines = [
+        f"# Metrics benchmark — {stamp['date']}",
+        "",
+        f"Machine: {stamp['machine']}; Python {stamp['python']}; NumPy "
+        f"{stamp['packages']['numpy']}; SciPy {stamp['packages']['scipy']}; "
+        f"unetseg {stamp['unetseg']}. Median of {stamp['repeats']} runs.",
+        "",
+        "| scenario | shape | Dice WT (s) | HD95 WT (s) | case, 3 regions (s) | HD95 WT (mm) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        shape = "×".join(map(str, row["shape"]))
+        lines.append(
+            f"| {row['scenario']} | {shape} | {row['dice_wt_s']:.4f} | {row['hd95_wt_s']:.4f} "
+            f"| {row['case_all_regions_s']:.4f} | {row['hd95_wt_mm']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small volumes, for CI")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per measurement")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="results folder")
+    args = parser.parse_args(argv)
+
+    shape = (96, 96, 64) if args.quick else (240, 240, 155)
+    repeats = args.repeats or (2 if args.quick else 5)
+    rows = run(shape, repeats)
+    report = environment_report(devices=False)
+    stamp = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": report["cpu"],
+        "python": report["python"],
+        "packages": report["packages"],
+        "unetseg": report["unetseg"],
+        "repeats": repeats,
+        "quick": args.quick,
+    }
+    args.output.mkdir(parents=True, exist_ok=True)
+    name = f"metrics-{'quick-' if args.quick else ''}{stamp['date'][:10]}"
+    with atomic_write(args.output / f"{name}.json") as handle:
+        json.dump({"benchmark": "metrics", **stamp, "results": rows}, handle, indent=2)
+    table = markdown(rows, stamp)
+    with atomic_write(args.output / f"{name}.md") as handle:
+        handle.write(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
