@@ -88,7 +88,7 @@ def environment_report(*, devices: bool = True) -> dict[str, Any]:
     Example:
         >>> report = environment_report(devices=False)
         >>> sorted(report)[:3]
-        ['keras_backend', 'packages', 'platform']
+        ['cpu', 'keras_backend', 'packages']
     """
     import unetseg
 
