@@ -1,0 +1,33 @@
+"""U-Nets for 2D and 3D segmentation, configured by :class:`UNetConfig`.
+
+- :class:`UNetConfig`: every option of the network; ``build()`` returns a
+  ``keras.Model``; ``to_json``/``from_json`` round-trip the configuration.
+- :data:`NETWORKS`: presets ``classic_2d``, ``nnunet_3d``, ``seed_2d``.
+- :data:`NORMS` and :data:`ACTIVATION_LAYERS`: layers by name.
+- :func:`count_flops`: FLOPs of a forward pass and a training step.
+"""
+
+from unetseg.networks.factories import (
+    ACTIVATION_LAYERS,
+    NORMS,
+    ChannelPReLU,
+    create_activation,
+    create_norm,
+)
+from unetseg.networks.flops import count_flops
+from unetseg.networks.presets import NETWORKS, classic_2d, nnunet_3d, seed_2d
+from unetseg.networks.unet import UNetConfig
+
+__all__ = [
+    "ACTIVATION_LAYERS",
+    "NETWORKS",
+    "NORMS",
+    "ChannelPReLU",
+    "UNetConfig",
+    "classic_2d",
+    "count_flops",
+    "create_activation",
+    "create_norm",
+    "nnunet_3d",
+    "seed_2d",
+]
