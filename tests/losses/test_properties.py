@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -44,19 +45,23 @@ def test_loss_is_minimal_at_a_perfect_prediction(name, mask):
 @settings(max_examples=15)
 @given(mask=masks, seed=st.integers(0, 2**16))
 def test_loss_grows_as_overlap_shrinks(name, mask, seed):
-    """Removing predicted foreground voxels one at a time never lowers the loss."""
-    loss = LOSSES.create(name, from_logits=False)
+    """Removing predicted foreground voxels one at a time never lowers the loss.
+
+    Sample k of the batch is the perfect prediction with k foreground voxels
+    removed; with no reduction the loss returns one value per sample.
+    """
+    loss = LOSSES.create(name, from_logits=False, reduction=None)
     target = mask.astype("float32")
-    foreground = np.argwhere(mask)
+    foreground = np.argwhere(mask[0])
     order = np.random.default_rng(seed).permutation(len(foreground))
-    prediction = target.copy()
-    previous = float(loss(target, prediction))
-    for index in order:
-        prediction[tuple(foreground[index])] = 0.0
-        current = float(loss(target, prediction))
-        assert current >= previous - 1e-6
-        previous = current
-    assert previous > float(loss(target, target))
+    predictions = np.repeat(target, len(foreground) + 1, axis=0)
+    for k in range(1, len(foreground) + 1):
+        predictions[k:][(slice(None), *foreground[order[k - 1]])] = 0.0
+    values = keras.ops.convert_to_numpy(
+        loss(np.repeat(target, len(predictions), axis=0), predictions)
+    )
+    assert np.all(np.diff(values) >= -1e-6)
+    assert values[-1] > values[0]
 
 
 @pytest.mark.parametrize("name", ["dice", "generalized_dice", "tversky"])

@@ -192,7 +192,7 @@ class UNetConfig:
                 "upsample='bilinear' is 2D only (Keras has no trilinear upsampling layer); "
                 "use 'transpose' or 'nearest' for 3D."
             )
-        NORMS.get(self.norm if isinstance(self.norm, str) else self.norm[0])
+        self._check_norm()
         ACTIVATION_LAYERS.get(
             self.activation if isinstance(self.activation, str) else self.activation[0]
         )
@@ -211,6 +211,20 @@ class UNetConfig:
             )
         if self.input_size is not None:
             self.input_size = self._check_input_size(self.input_size)
+
+    def _check_norm(self) -> None:
+        name, options = (self.norm, {}) if isinstance(self.norm, str) else self.norm
+        NORMS.get(name)
+        if NORMS.get(name) is NORMS.get("group"):
+            groups = options.get("groups", 8)
+            uneven = [f for f in self.features if f % groups]
+            if uneven:
+                raise ConfigError(
+                    f"Group normalisation with {groups} groups needs every stage's features "
+                    f"to be a multiple of {groups}; {uneven} are not (features "
+                    f"{self.features}). Pass norm=('group', {{'groups': g}}) with a g that "
+                    "divides them."
+                )
 
     @staticmethod
     def _counts(value: Any, count: int, what: str) -> list[int]:
