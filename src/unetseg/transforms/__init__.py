@@ -7,9 +7,11 @@ a NumPy ``Generator`` and draw once per call, so image and label move together;
 
 This package so far holds the machinery (:mod:`~unetseg.transforms.base`), NIfTI
 input and output (:mod:`~unetseg.transforms.io`), intensity transforms
-(:mod:`~unetseg.transforms.intensity`) and label transforms
-(:mod:`~unetseg.transforms.labels`). Spatial transforms (crops, pads, flips,
-rotations, resampling) and the albumentations bridge are still to come.
+(:mod:`~unetseg.transforms.intensity`), label transforms
+(:mod:`~unetseg.transforms.labels`) and the grid-changing spatial transforms with
+their inverses (:mod:`~unetseg.transforms.spatial`: pads, crops, foreground crops,
+random patches, flips, 90° rotations). ``RandAffine``, ``Spacing`` and the
+albumentations bridge are still to come.
 """
 
 from unetseg.transforms.base import (
@@ -58,16 +60,40 @@ from unetseg.transforms.labels import (
     RegionsToBratsLabels,
     RegionsToBratsLabelsd,
 )
+from unetseg.transforms.spatial import (
+    CenterSpatialCrop,
+    CenterSpatialCropd,
+    CropForeground,
+    CropForegroundd,
+    Invertd,
+    RandCropByPosNegLabeld,
+    RandFlipd,
+    RandRotate90d,
+    RandSpatialCrop,
+    RandSpatialCropd,
+    SpatialCrop,
+    SpatialCropd,
+    SpatialPad,
+    SpatialPadd,
+    crop_box,
+    invert,
+    uncrop_box,
+)
 
 __all__ = [
     "ArrayTransformd",
     "AsDiscrete",
     "AsDiscreted",
+    "CenterSpatialCrop",
+    "CenterSpatialCropd",
     "ClipIntensityPercentiles",
     "ClipIntensityPercentilesd",
     "Compose",
     "ConvertBratsLabels",
     "ConvertBratsLabelsd",
+    "CropForeground",
+    "CropForegroundd",
+    "Invertd",
     "LoadImage",
     "LoadImaged",
     "MapTransform",
@@ -81,14 +107,19 @@ __all__ = [
     "RandArrayTransformd",
     "RandBiasField",
     "RandBiasFieldd",
+    "RandCropByPosNegLabeld",
+    "RandFlipd",
     "RandGaussianNoise",
     "RandGaussianNoised",
     "RandGaussianSmooth",
     "RandGaussianSmoothd",
+    "RandRotate90d",
     "RandScaleIntensity",
     "RandScaleIntensityd",
     "RandShiftIntensity",
     "RandShiftIntensityd",
+    "RandSpatialCrop",
+    "RandSpatialCropd",
     "Randomizable",
     "RegionsToBratsLabels",
     "RegionsToBratsLabelsd",
@@ -102,7 +133,14 @@ __all__ = [
     "ScaleIntensityRangePercentilesd",
     "ScaleIntensityRanged",
     "ScaleIntensityd",
+    "SpatialCrop",
+    "SpatialCropd",
+    "SpatialPad",
+    "SpatialPadd",
     "Transform",
     "apply_transform",
+    "crop_box",
+    "invert",
     "meta_key",
+    "uncrop_box",
 ]

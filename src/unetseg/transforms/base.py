@@ -204,6 +204,24 @@ class Compose(Randomizable, Transform):
     def __len__(self) -> int:
         return len(self.transforms)
 
+    def inverse(self, record: dict) -> dict:
+        """Undo the recorded spatial operations of every key, newest first.
+
+        Crops, pads, flips and rotations of the dictionary transforms are recorded in
+        ``record["<key>_meta"]["applied"]``; this maps each such key back onto its
+        original grid and clears the record of operations. To map a prediction back
+        with the image's operations, use :class:`~unetseg.transforms.Invertd`.
+        """
+        from unetseg.transforms.spatial import invert
+
+        result = dict(record)
+        for key in list(result):
+            meta = result.get(f"{key}_meta")
+            if isinstance(meta, dict) and meta.get("applied"):
+                result[key] = invert(result[key], meta)
+                result[f"{key}_meta"] = {**meta, "applied": []}
+        return result
+
 
 class OneOf(Randomizable, Transform):
     """Apply one of several transforms, picked at random on each call.
