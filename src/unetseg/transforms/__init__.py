@@ -10,10 +10,12 @@ input and output (:mod:`~unetseg.transforms.io`), intensity transforms
 (:mod:`~unetseg.transforms.intensity`), label transforms
 (:mod:`~unetseg.transforms.labels`) and the grid-changing spatial transforms with
 their inverses (:mod:`~unetseg.transforms.spatial`: pads, crops, foreground crops,
-random patches, flips, 90° rotations). ``RandAffine``, ``Spacing`` and the
-albumentations bridge are still to come.
+random patches, flips, 90° rotations) and the albumentations bridge
+(:mod:`~unetseg.transforms.augment`). ``RandAffine`` and ``Spacing`` are still to
+come.
 """
 
+from unetseg.transforms.augment import Albumentations, Albumentationsd
 from unetseg.transforms.base import (
     Compose,
     MapTransform,
@@ -81,6 +83,8 @@ from unetseg.transforms.spatial import (
 )
 
 __all__ = [
+    "Albumentations",
+    "Albumentationsd",
     "ArrayTransformd",
     "AsDiscrete",
     "AsDiscreted",
