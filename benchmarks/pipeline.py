@@ -1,0 +1,164 @@
+"""Benchmark: CPU time and peak memory per case of a BraTS training pipeline.
+
+The pipeline: load four modalities of 240 × 240 × 155 from ``.nii.gz`` → z-score
+normalise inside the brain → crop to the brain → four random 128³ patches (half
+centred on tumour) → flips on every axis and intensity augmentation. The case is
+generated once (an ellipsoid "brain" with a tumour, noise and a smooth bias) and
+written as NIfTI, so the loading cost is real.
+
+Peak memory is the largest amount of memory the pipeline allocated at once while
+processing a case (``tracemalloc``, which NumPy reports its arrays to).
+
+    python benchmarks/pipeline.py            # 240 × 240 × 155, 128³ patches
+    python benchmarks/pipeline.py --quick    # small, for CI
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from unetseg.fileio import atomic_write
+from unetseg.info import environment_report
+from unetseg.transforms import (
+    Compose,
+    ConvertBratsLabelsd,
+    CropForegroundd,
+    LoadImaged,
+    NormalizeIntensityd,
+    RandAdjustContrastd,
+    RandCropByPosNegLabeld,
+    RandFlipd,
+    RandGaussianNoised,
+    RandScaleIntensityd,
+    RandShiftIntensityd,
+)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MODALITIES = ("flair", "t1", "t1ce", "t2")
+
+
+def write_case(folder: Path, shape: tuple[int, int, int], seed: int = 0) -> dict:
+    """Write one BraTS-like case (four modalities and a segmentation) as .nii.gz."""
+    rng = np.random.default_rng(seed)
+    grid = np.indices(shape, dtype=np.float32)
+    centre = (np.array(shape, dtype=np.float32) - 1) / 2
+    radii = np.array(shape, dtype=np.float32) * np.array([0.38, 0.45, 0.42])
+    brain = (((grid - centre[:, None, None, None]) / radii[:, None, None, None]) ** 2).sum(0) < 1
+    tumour_centre = centre + radii * np.array([0.3, -0.2, 0.1])
+    distance = np.sqrt(((grid - tumour_centre[:, None, None, None]) ** 2).sum(0))
+    scale = min(shape) / 155
+    label = np.zeros(shape, np.uint8)
+    label[(distance < 25 * scale) & brain] = 2
+    label[(distance < 14 * scale) & brain] = 4
+    label[(distance < 9 * scale) & brain] = 1
+    affine = np.eye(4)
+    case = {"id": "bench_case", "image": [], "label": str(folder / "seg.nii.gz")}
+    for index, name in enumerate(MODALITIES):
+        base = 400 + 100 * index + 300 * (label > 0) + rng.normal(0, 30, shape)
+        volume = np.where(brain, base, 0).astype(np.float32)
+        path = folder / f"{name}.nii.gz"
+        nib.save(nib.Nifti1Image(volume, affine), str(path))
+        case["image"].append(str(path))
+    nib.save(nib.Nifti1Image(label, affine), case["label"])
+    return case
+
+
+def pipeline(patch: int, seed: int) -> Compose:
+    keys = ["image", "label"]
+    return Compose(
+        [
+            LoadImaged(keys),
+            ConvertBratsLabelsd("label"),
+            NormalizeIntensityd("image", nonzero=True, channel_wise=True),
+            CropForegroundd(keys, source_key="image"),
+            RandCropByPosNegLabeld(
+                keys, label_key="label", spatial_size=patch, pos=1, neg=1, num_samples=4
+            ),
+            RandFlipd(keys, prob=0.5, spatial_axis=0),
+            RandFlipd(keys, prob=0.5, spatial_axis=1),
+            RandFlipd(keys, prob=0.5, spatial_axis=2),
+            RandScaleIntensityd("image", factors=0.1, prob=1.0),
+            RandShiftIntensityd("image", offsets=0.1, prob=1.0),
+            RandGaussianNoised("image", prob=0.15, std=0.1),
+            RandAdjustContrastd("image", prob=0.15),
+        ],
+        seed=seed,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small volumes, for CI")
+    parser.add_argument("--repeats", type=int, default=None, help="cases timed")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="results folder")
+    args = parser.parse_args(argv)
+    shape, patch = ((64, 64, 48), 32) if args.quick else ((240, 240, 155), 128)
+    repeats = args.repeats or (2 if args.quick else 5)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        case = write_case(Path(tmp), shape)
+        times, peaks, load_times = [], [], []
+        for repeat in range(repeats):
+            transform = pipeline(patch, seed=repeat)
+            loader = transform.transforms[0]
+            start = time.perf_counter()
+            loader(dict(case))
+            load_times.append(time.perf_counter() - start)
+            tracemalloc.start()
+            start = time.perf_counter()
+            patches = transform(dict(case))
+            times.append(time.perf_counter() - start)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+            if len(patches) != 4 or patches[0]["image"].shape != (patch,) * 3 + (4,):
+                raise RuntimeError(f"unexpected pipeline output: {len(patches)} patches")
+
+    report = environment_report(devices=False)
+    result = {
+        "benchmark": "pipeline",
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": report["cpu"],
+        "packages": report["packages"],
+        "unetseg": report["unetseg"],
+        "quick": args.quick,
+        "shape": list(shape),
+        "patch": patch,
+        "patches_per_case": 4,
+        "repeats": repeats,
+        "seconds_per_case": statistics.median(times),
+        "seconds_loading_only": statistics.median(load_times),
+        "patches_per_second": 4 / statistics.median(times),
+        "peak_memory_mib": max(peaks) / 2**20,
+    }
+    args.output.mkdir(parents=True, exist_ok=True)
+    name = f"pipeline-{'quick-' if args.quick else ''}{result['date'][:10]}"
+    with atomic_write(args.output / f"{name}.json") as handle:
+        json.dump(result, handle, indent=2)
+    table = (
+        f"# Pipeline — {result['date']}\n\nMachine: {result['machine']}; NumPy "
+        f"{result['packages']['numpy']}, SciPy {result['packages']['scipy']}, nibabel "
+        f"{result['packages']['nibabel']}. Median of {repeats} cases.\n\n"
+        "| case | patches | s per case | of which loading | patches/s | peak memory (MiB) |\n"
+        "| --- | --- | --- | --- | --- | --- |\n"
+        f"| {'×'.join(map(str, shape))}×4 | 4 × {patch}³ | {result['seconds_per_case']:.2f} "
+        f"| {result['seconds_loading_only']:.2f} | {result['patches_per_second']:.2f} "
+        f"| {result['peak_memory_mib']:.0f} |\n"
+    )
+    with atomic_write(args.output / f"{name}.md") as handle:
+        handle.write(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
