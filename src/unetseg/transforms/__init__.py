@@ -11,8 +11,8 @@ input and output (:mod:`~unetseg.transforms.io`), intensity transforms
 (:mod:`~unetseg.transforms.labels`) and the grid-changing spatial transforms with
 their inverses (:mod:`~unetseg.transforms.spatial`: pads, crops, foreground crops,
 random patches, flips, 90° rotations) and the albumentations bridge
-(:mod:`~unetseg.transforms.augment`). ``RandAffine`` and ``Spacing`` are still to
-come.
+(:mod:`~unetseg.transforms.augment`), and resampling
+(:mod:`~unetseg.transforms.resample`: ``RandAffined``, ``Spacingd``).
 """
 
 from unetseg.transforms.augment import Albumentations, Albumentationsd
@@ -62,6 +62,7 @@ from unetseg.transforms.labels import (
     RegionsToBratsLabels,
     RegionsToBratsLabelsd,
 )
+from unetseg.transforms.resample import RandAffined, Spacingd, resample_to_shape
 from unetseg.transforms.spatial import (
     CenterSpatialCrop,
     CenterSpatialCropd,
@@ -108,6 +109,7 @@ __all__ = [
     "OneOf",
     "RandAdjustContrast",
     "RandAdjustContrastd",
+    "RandAffined",
     "RandArrayTransformd",
     "RandBiasField",
     "RandBiasFieldd",
@@ -137,6 +139,7 @@ __all__ = [
     "ScaleIntensityRangePercentilesd",
     "ScaleIntensityRanged",
     "ScaleIntensityd",
+    "Spacingd",
     "SpatialCrop",
     "SpatialCropd",
     "SpatialPad",
@@ -146,5 +149,6 @@ __all__ = [
     "crop_box",
     "invert",
     "meta_key",
+    "resample_to_shape",
     "uncrop_box",
 ]

@@ -122,6 +122,10 @@ def _inverse_operation(array: np.ndarray, operation: dict[str, Any]) -> np.ndarr
         return _flip(array, operation["axes"])
     if kind == "rot90":
         return _rot90(array, -operation["k"], tuple(operation["axes"]))
+    if kind == "resample":
+        from unetseg.transforms.resample import resample_to_shape
+
+        return resample_to_shape(array, operation["shape"], operation["order"])
     raise DataError(f"Unknown recorded operation {kind!r}; the record's metadata is corrupt.")
 
 
