@@ -17,21 +17,16 @@ library versions.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from _common import RESULTS, markdown_table, save, stamp
 
-from unetseg.fileio import atomic_write
-from unetseg.info import environment_report
 from unetseg.metrics import dice, evaluate_brats_case, hd95
 from unetseg.regions import labels_to_regions
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def tumour_pair(shape: tuple[int, int, int], scattered: bool, seed: int = 0):
@@ -89,24 +84,32 @@ def run(shape: tuple[int, int, int], repeats: int) -> list[dict]:
     return rows
 
 
-def markdown(rows: list[dict], stamp: dict) -> str:
-    lines = [
-        f"# Metrics benchmark — {stamp['date']}",
-        "",
-        f"Machine: {stamp['machine']}; Python {stamp['python']}; NumPy "
-        f"{stamp['packages']['numpy']}; SciPy {stamp['packages']['scipy']}; "
-        f"unetseg {stamp['unetseg']}. Median of {stamp['repeats']} runs.",
-        "",
-        "| scenario | shape | Dice WT (s) | HD95 WT (s) | case, 3 regions (s) | HD95 WT (mm) |",
-        "| --- | --- | --- | --- | --- | --- |",
+def markdown(rows: list[dict], info: dict) -> str:
+    header = (
+        f"# Metrics benchmark — {info['date']}\n\nMachine: {info['machine']}; Python "
+        f"{info['python']}; NumPy {info['packages']['numpy']}; SciPy {info['packages']['scipy']}; "
+        f"unetseg {info['unetseg']}. Median of {info['repeats']} runs.\n\n"
+    )
+    headers = [
+        "scenario",
+        "shape",
+        "Dice WT (s)",
+        "HD95 WT (s)",
+        "case, 3 regions (s)",
+        "HD95 WT (mm)",
     ]
-    for row in rows:
-        shape = "×".join(map(str, row["shape"]))
-        lines.append(
-            f"| {row['scenario']} | {shape} | {row['dice_wt_s']:.4f} | {row['hd95_wt_s']:.4f} "
-            f"| {row['case_all_regions_s']:.4f} | {row['hd95_wt_mm']:.2f} |"
-        )
-    return "\n".join(lines) + "\n"
+    table = [
+        [
+            row["scenario"],
+            "×".join(map(str, row["shape"])),
+            f"{row['dice_wt_s']:.4f}",
+            f"{row['hd95_wt_s']:.4f}",
+            f"{row['case_all_regions_s']:.4f}",
+            f"{row['hd95_wt_mm']:.2f}",
+        ]
+        for row in rows
+    ]
+    return header + markdown_table(headers, table)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,24 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     shape = (96, 96, 64) if args.quick else (240, 240, 155)
     repeats = args.repeats or (2 if args.quick else 5)
     rows = run(shape, repeats)
-    report = environment_report(devices=False)
-    stamp = {
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": report["cpu"],
-        "python": report["python"],
-        "packages": report["packages"],
-        "unetseg": report["unetseg"],
-        "repeats": repeats,
-        "quick": args.quick,
-    }
-    args.output.mkdir(parents=True, exist_ok=True)
-    name = f"metrics-{'quick-' if args.quick else ''}{stamp['date'][:10]}"
-    with atomic_write(args.output / f"{name}.json") as handle:
-        json.dump({"benchmark": "metrics", **stamp, "results": rows}, handle, indent=2)
-    table = markdown(rows, stamp)
-    with atomic_write(args.output / f"{name}.md") as handle:
-        handle.write(table)
-    print(table)
+    info = stamp("metrics", repeats=repeats, quick=args.quick)
+    name = f"metrics-{'quick-' if args.quick else ''}{info['date'][:10]}"
+    save(args.output, name, {**info, "results": rows}, markdown(rows, info))
     return 0
 
 

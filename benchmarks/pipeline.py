@@ -16,8 +16,6 @@ processing a case (``tracemalloc``, which NumPy reports its arrays to).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import statistics
 import tempfile
 import time
@@ -26,9 +24,8 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from _common import RESULTS, markdown_table, save, stamp
 
-from unetseg.fileio import atomic_write
-from unetseg.info import environment_report
 from unetseg.transforms import (
     Compose,
     ConvertBratsLabelsd,
@@ -43,7 +40,6 @@ from unetseg.transforms import (
     RandShiftIntensityd,
 )
 
-RESULTS = Path(__file__).resolve().parent / "results"
 MODALITIES = ("flair", "t1", "t1ce", "t2")
 
 
@@ -123,40 +119,42 @@ def main(argv: list[str] | None = None) -> int:
             if len(patches) != 4 or patches[0]["image"].shape != (patch,) * 3 + (4,):
                 raise RuntimeError(f"unexpected pipeline output: {len(patches)} patches")
 
-    report = environment_report(devices=False)
-    result = {
-        "benchmark": "pipeline",
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": report["cpu"],
-        "packages": report["packages"],
-        "unetseg": report["unetseg"],
-        "quick": args.quick,
-        "shape": list(shape),
-        "patch": patch,
-        "patches_per_case": 4,
-        "repeats": repeats,
-        "seconds_per_case": statistics.median(times),
-        "seconds_loading_only": statistics.median(load_times),
-        "patches_per_second": 4 / statistics.median(times),
-        "peak_memory_mib": max(peaks) / 2**20,
-    }
-    args.output.mkdir(parents=True, exist_ok=True)
+    result = stamp(
+        "pipeline",
+        quick=args.quick,
+        shape=list(shape),
+        patch=patch,
+        patches_per_case=4,
+        repeats=repeats,
+        seconds_per_case=statistics.median(times),
+        seconds_loading_only=statistics.median(load_times),
+        patches_per_second=4 / statistics.median(times),
+        peak_memory_mib=max(peaks) / 2**20,
+    )
     name = f"pipeline-{'quick-' if args.quick else ''}{result['date'][:10]}"
-    with atomic_write(args.output / f"{name}.json") as handle:
-        json.dump(result, handle, indent=2)
+    headers = [
+        "case",
+        "patches",
+        "s per case",
+        "of which loading",
+        "patches/s",
+        "peak memory (MiB)",
+    ]
+    row = [
+        f"{'×'.join(map(str, shape))}×4",
+        f"4 × {patch}³",
+        f"{result['seconds_per_case']:.2f}",
+        f"{result['seconds_loading_only']:.2f}",
+        f"{result['patches_per_second']:.2f}",
+        f"{result['peak_memory_mib']:.0f}",
+    ]
     table = (
         f"# Pipeline — {result['date']}\n\nMachine: {result['machine']}; NumPy "
         f"{result['packages']['numpy']}, SciPy {result['packages']['scipy']}, nibabel "
         f"{result['packages']['nibabel']}. Median of {repeats} cases.\n\n"
-        "| case | patches | s per case | of which loading | patches/s | peak memory (MiB) |\n"
-        "| --- | --- | --- | --- | --- | --- |\n"
-        f"| {'×'.join(map(str, shape))}×4 | 4 × {patch}³ | {result['seconds_per_case']:.2f} "
-        f"| {result['seconds_loading_only']:.2f} | {result['patches_per_second']:.2f} "
-        f"| {result['peak_memory_mib']:.0f} |\n"
+        + markdown_table(headers, [row])
     )
-    with atomic_write(args.output / f"{name}.md") as handle:
-        handle.write(table)
-    print(table)
+    save(args.output, name, result, table)
     return 0
 
 

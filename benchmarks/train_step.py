@@ -15,8 +15,6 @@ preset has it.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import os
 import statistics
 import time
@@ -26,13 +24,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import numpy as np
+from _common import RESULTS, markdown_table, save, stamp
 
-from unetseg.fileio import atomic_write
-from unetseg.info import environment_report
 from unetseg.losses import DeepSupervision, DiceCE
 from unetseg.networks import NETWORKS, count_flops
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def measure(preset: str, size: int, batch: int, steps: int, precision: str, base: int | None):
@@ -99,40 +94,38 @@ def main(argv: list[str] | None = None) -> int:
     result = measure(
         args.preset, args.size, args.batch, args.steps, args.precision, args.base_features
     )
-    report = environment_report()
-    stamp = {
-        "benchmark": "train_step",
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": report["cpu"],
-        "devices": report["devices"],
-        "backend": report["keras_backend"],
-        "packages": report["packages"],
-        "unetseg": report["unetseg"],
-        "quick": args.quick,
-    }
-    record = {**stamp, "result": result}
-    args.output.mkdir(parents=True, exist_ok=True)
+    info = stamp("train_step", devices=True, quick=args.quick)
     name = (
         f"train_step-{'quick-' if args.quick else ''}{result['preset']}-{args.size}-"
-        f"{stamp['backend']}-{args.precision}-{stamp['date'][:10]}"
+        f"{info['backend']}-{args.precision}-{info['date'][:10]}"
     )
-    with atomic_write(args.output / f"{name}.json") as handle:
-        json.dump(record, handle, indent=2)
-    line = (
-        f"| {result['preset']} | {'×'.join(map(str, result['input_size']))} | {args.batch} "
-        f"| {stamp['backend']} | {args.precision} | {result['step_s']:.3f} "
-        f"| {result['training_step_tflop']:.3f} | {result['achieved_gflops']:.1f} |"
-    )
+    headers = [
+        "preset",
+        "input",
+        "batch",
+        "backend",
+        "precision",
+        "step (s)",
+        "TFLOP/step",
+        "GFLOP/s",
+    ]
+    row = [
+        result["preset"],
+        "×".join(map(str, result["input_size"])),
+        args.batch,
+        info["backend"],
+        args.precision,
+        f"{result['step_s']:.3f}",
+        f"{result['training_step_tflop']:.3f}",
+        f"{result['achieved_gflops']:.1f}",
+    ]
     table = (
-        f"# Training step — {stamp['date']}\n\nMachine: {stamp['machine']}; devices "
-        f"{', '.join(stamp['devices'])}; Keras {stamp['packages']['keras']}; unetseg "
-        f"{stamp['unetseg']}. Median of {result['steps_timed']} steps after 2 warm-up "
-        "steps.\n\n| preset | input | batch | backend | precision | step (s) | TFLOP/step "
-        "| GFLOP/s |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n" + line + "\n"
+        f"# Training step — {info['date']}\n\nMachine: {info['machine']}; devices "
+        f"{', '.join(info['devices'])}; Keras {info['packages']['keras']}; unetseg "
+        f"{info['unetseg']}. Median of {result['steps_timed']} steps after 2 warm-up "
+        "steps.\n\n" + markdown_table(headers, [row])
     )
-    with atomic_write(args.output / f"{name}.md") as handle:
-        handle.write(table)
-    print(table)
+    save(args.output, name, {**info, "result": result}, table)
     return 0
 
 

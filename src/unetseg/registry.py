@@ -248,7 +248,7 @@ class Registry(Generic[T]):
             >>> NORMS.create(("group", {"groups": 8})).groups
             8
         """
-        name, spec_kwargs = self._split_spec(spec)
+        name, spec_kwargs = self.split_spec(spec)
         factory = self.get(name)
         arguments = {**spec_kwargs, **kwargs}
         try:
@@ -296,7 +296,12 @@ class Registry(Generic[T]):
             raise UnknownNameError(f"Unknown {self.kind} {name!r}.{hint} Available: {listing}.")
         return key
 
-    def _split_spec(self, spec: Any) -> tuple[str, Mapping[str, Any]]:
+    def split_spec(self, spec: Any) -> tuple[str, Mapping[str, Any]]:
+        """Split a name or ``(name, kwargs)`` pair into the name and the keyword arguments.
+
+        Raises:
+            ConfigError: If ``spec`` is neither.
+        """
         if isinstance(spec, str):
             return spec, {}
         if (

@@ -25,7 +25,15 @@ from unetseg.errors import ConfigError, check_choice
 from unetseg.registry import Registry
 from unetseg.targets import prepare_target, spatial_axes
 
-__all__ = ["ACTIVATIONS", "LOSSES", "OverlapLoss", "SegmentationLoss", "build_loss", "per_sample"]
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "OverlapLoss",
+    "SegmentationLoss",
+    "build_loss",
+    "check_weights",
+    "per_sample",
+]
 
 #: The registry of losses; plugins add to it through the ``unetseg.losses`` entry points.
 LOSSES: Registry[type[keras.losses.Loss]] = Registry(
@@ -66,13 +74,9 @@ class SegmentationLoss(keras.losses.Loss):
         self.activation = check_choice(activation, ACTIVATIONS, what="activation")
         self.from_logits = bool(from_logits)
         self.include_background = bool(include_background)
-        if class_weights is not None:
-            class_weights = [float(w) for w in class_weights]
-            if not class_weights or min(class_weights) < 0 or sum(class_weights) <= 0:
-                raise ConfigError(
-                    f"class_weights must be non-negative with a positive sum, got {class_weights}."
-                )
-        self.class_weights = class_weights
+        self.class_weights = (
+            check_weights(class_weights, "class_weights") if class_weights is not None else None
+        )
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -163,6 +167,14 @@ class OverlapLoss(SegmentationLoss):
 def per_sample(value: Any, y_pred: Any) -> Any:
     """Give a batch-level scalar the shape ``(N,)`` that Keras reduces per sample."""
     return ops.zeros((ops.shape(y_pred)[0],), dtype="float32") + value
+
+
+def check_weights(weights: Sequence[float], what: str) -> list[float]:
+    """Return ``weights`` as floats, refusing an empty list, a negative or an all-zero one."""
+    values = [float(w) for w in weights]
+    if not values or min(values) < 0 or sum(values) <= 0:
+        raise ConfigError(f"{what} must be >= 0 with a positive sum, got {values}.")
+    return values
 
 
 def build_loss(spec: Any) -> keras.losses.Loss:

@@ -8,7 +8,7 @@ from typing import Any
 import keras
 
 from unetseg.errors import ConfigError
-from unetseg.losses.base import LOSSES, build_loss
+from unetseg.losses.base import LOSSES, build_loss, check_weights
 from unetseg.losses.cross_entropy import CrossEntropy, Focal
 from unetseg.losses.dice import Dice
 
@@ -30,11 +30,9 @@ class _WeightedSum(keras.losses.Loss):
         dtype: Any = None,
     ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        weights = [float(w) for w in weights]
+        weights = check_weights(weights, "Loss weights")
         if len(weights) != len(terms):
             raise ConfigError(f"{len(terms)} losses were given with {len(weights)} weights.")
-        if any(w < 0 for w in weights) or sum(weights) <= 0:
-            raise ConfigError(f"Loss weights must be >= 0 with a positive sum, got {weights}.")
         self.terms = list(terms)
         self.weights = weights
 

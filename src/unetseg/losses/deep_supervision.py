@@ -8,7 +8,7 @@ from typing import Any
 import keras
 
 from unetseg.errors import ConfigError, DataError
-from unetseg.losses.base import LOSSES, build_loss
+from unetseg.losses.base import LOSSES, build_loss, check_weights
 
 __all__ = ["DeepSupervision", "HeadLoss", "deep_supervision_weights", "downsample_target"]
 
@@ -137,13 +137,9 @@ class DeepSupervision(keras.losses.Loss):
     ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.loss = build_loss(loss)
-        if weights is not None:
-            weights = [float(w) for w in weights]
-            if not weights or min(weights) < 0 or sum(weights) <= 0:
-                raise ConfigError(
-                    f"Deep supervision weights must be >= 0 with a positive sum, got {weights}."
-                )
-        self.weights = weights
+        self.weights = (
+            check_weights(weights, "Deep supervision weights") if weights is not None else None
+        )
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         if not isinstance(y_pred, (list, tuple)):

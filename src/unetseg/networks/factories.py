@@ -140,36 +140,19 @@ for _name in ("gelu", "silu", "elu", "selu", "tanh", "sigmoid", "mish", "softplu
 ACTIVATION_LAYERS.register("swish", ACTIVATION_LAYERS.get("silu"))
 
 
-def _split(spec: Any, what: str) -> tuple[str, dict[str, Any]]:
-    if isinstance(spec, str):
-        return spec, {}
-    if (
-        isinstance(spec, (tuple, list))
-        and len(spec) == 2
-        and isinstance(spec[0], str)
-        and isinstance(spec[1], dict)
-    ):
-        return spec[0], dict(spec[1])
-    raise ConfigError(f"A {what} must be a name or a (name, kwargs) pair, got {spec!r}.")
-
-
 def create_norm(spec: Any, **kwargs: Any) -> Any:
     """Create a normalisation layer (or ``None``) from a name or ``(name, kwargs)``."""
-    if spec is None:
-        return None
-    name, options = _split(spec, "norm")
-    return NORMS.create(name, **options, **kwargs)
+    return None if spec is None else NORMS.create(spec, **kwargs)
 
 
 def create_activation(spec: Any, **kwargs: Any) -> Any:
     """Create an activation layer from a name or ``(name, kwargs)``."""
-    name, options = _split(spec, "activation")
-    return ACTIVATION_LAYERS.create(name, **options, **kwargs)
+    return ACTIVATION_LAYERS.create(spec, **kwargs)
 
 
 def spec_to_json(spec: Any) -> Any:
     """A name or ``(name, kwargs)`` in JSON form: a string or ``[name, kwargs]``."""
     if spec is None or isinstance(spec, str):
         return spec
-    name, options = _split(spec, "component")
-    return [name, options]
+    name, options = NORMS.split_spec(spec)
+    return [name, dict(options)]

@@ -193,9 +193,7 @@ class UNetConfig:
                 "use 'transpose' or 'nearest' for 3D."
             )
         self._check_norm()
-        ACTIVATION_LAYERS.get(
-            self.activation if isinstance(self.activation, str) else self.activation[0]
-        )
+        ACTIVATION_LAYERS.get(ACTIVATION_LAYERS.split_spec(self.activation)[0])
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}.")
         self.dropout_at = check_choice(self.dropout_at, _DROPOUT_PLACES, what="dropout_at")
@@ -213,8 +211,7 @@ class UNetConfig:
             self.input_size = self._check_input_size(self.input_size)
 
     def _check_norm(self) -> None:
-        name, options = (self.norm, {}) if isinstance(self.norm, str) else self.norm
-        NORMS.get(name)
+        name, options = NORMS.split_spec(self.norm)
         if NORMS.get(name) is NORMS.get("group"):
             groups = options.get("groups", 8)
             uneven = [f for f in self.features if f % groups]

@@ -30,6 +30,7 @@ __all__ = [
     "Randomizable",
     "Transform",
     "apply_transform",
+    "check_probability",
 ]
 
 Record = dict[Hashable, Any]
@@ -49,6 +50,13 @@ class Transform(abc.ABC):
             if not name.startswith("_") and name not in {"rng", "transform"}
         )
         return f"{type(self).__name__}({fields})"
+
+
+def check_probability(prob: float) -> float:
+    """Return ``prob`` as a float, refusing values outside [0, 1]."""
+    if not 0.0 <= prob <= 1.0:
+        raise ConfigError(f"prob must be in [0, 1], got {prob}.")
+    return float(prob)
 
 
 class Randomizable:

@@ -20,7 +20,7 @@ from numpy.polynomial import legendre
 from scipy import ndimage
 
 from unetseg.errors import ConfigError, DataError
-from unetseg.transforms.base import Randomizable, Transform
+from unetseg.transforms.base import Randomizable, Transform, check_probability
 from unetseg.transforms.dictionary import ArrayTransformd, RandArrayTransformd
 
 __all__ = [
@@ -297,18 +297,12 @@ def _range(
     return low, high
 
 
-def _check_prob(prob: float) -> float:
-    if not 0.0 <= prob <= 1.0:
-        raise ConfigError(f"prob must be in [0, 1], got {prob}.")
-    return float(prob)
-
-
 class RandomIntensityTransform(Randomizable, Transform):
     """Base of the random intensity transforms: ``prob``, ``randomize`` and ``apply``."""
 
     def __init__(self, prob: float) -> None:
         super().__init__()
-        self.prob = _check_prob(prob)
+        self.prob = check_probability(prob)
         self._do_transform = False
 
     def randomize(self, data: Any = None) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from unetseg.errors import ConfigError, DataError
-from unetseg.transforms.base import MapTransform, Randomizable
+from unetseg.transforms.base import MapTransform, Randomizable, check_probability
 from unetseg.transforms.io import meta_key
 
 __all__ = ["RandAffined", "Spacingd", "resample_to_shape"]
@@ -104,9 +104,7 @@ class RandAffined(Randomizable, MapTransform):
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         Randomizable.__init__(self)
-        if not 0.0 <= prob <= 1.0:
-            raise ConfigError(f"prob must be in [0, 1], got {prob}.")
-        self.prob = float(prob)
+        self.prob = check_probability(prob)
         self.rotate_range, self.scale_range = rotate_range, scale_range
         self.orders = _orders(mode, len(self.keys))
         for name, value in (("rotate_range", rotate_range), ("scale_range", scale_range)):

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from unetseg.errors import ConfigError, DataError
-from unetseg.transforms.base import MapTransform, Randomizable, Transform
+from unetseg.transforms.base import MapTransform, Randomizable, Transform, check_probability
 from unetseg.transforms.io import meta_key
 
 __all__ = [
@@ -630,9 +630,7 @@ class RandFlipd(Randomizable, MapTransform):
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         Randomizable.__init__(self)
-        if not 0.0 <= prob <= 1.0:
-            raise ConfigError(f"prob must be in [0, 1], got {prob}.")
-        self.prob = float(prob)
+        self.prob = check_probability(prob)
         self.spatial_axis = [spatial_axis] if isinstance(spatial_axis, int) else spatial_axis
 
     def __call__(self, record: dict) -> dict:
@@ -672,13 +670,12 @@ class RandRotate90d(Randomizable, MapTransform):
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         Randomizable.__init__(self)
-        if not 0.0 <= prob <= 1.0:
-            raise ConfigError(f"prob must be in [0, 1], got {prob}.")
+        self.prob = check_probability(prob)
         if not isinstance(max_k, int) or max_k < 1:
             raise ConfigError(f"max_k must be a positive integer, got {max_k!r}.")
         if len(spatial_axes) != 2 or spatial_axes[0] == spatial_axes[1]:
             raise ConfigError(f"spatial_axes must be two different axes, got {spatial_axes!r}.")
-        self.prob, self.max_k, self.spatial_axes = float(prob), max_k, tuple(spatial_axes)
+        self.max_k, self.spatial_axes = max_k, tuple(spatial_axes)
 
     def __call__(self, record: dict) -> dict:
         result = dict(record)
