@@ -1,0 +1,242 @@
+"""Finding BraTS 2020 cases on disk, in the official and in the Kaggle layout.
+
+The official layout (``MICCAI_BraTS2020_TrainingData``)::
+
+    BraTS20_Training_001/
+        BraTS20_Training_001_flair.nii.gz
+        BraTS20_Training_001_t1.nii.gz
+        BraTS20_Training_001_t1ce.nii.gz
+        BraTS20_Training_001_t2.nii.gz
+        BraTS20_Training_001_seg.nii.gz      (training cases only)
+    name_mapping.csv                         (the grade, HGG or LGG)
+    survival_info.csv                        (age, survival, extent of resection)
+
+The widespread Kaggle copy stores the same files uncompressed (``.nii``), and one
+training case (``BraTS20_Training_355``) has its segmentation under the odd name
+``W39_1998.09.19_Segm.nii``. Validation cases (``BraTS20_Validation_XXX``) have no
+segmentation.
+
+:func:`find_brats_cases` returns plain records — ``id``, ``image`` (the four paths in
+the fixed order FLAIR, T1, T1ce, T2), ``label`` (a path or ``None``), ``grade`` and
+the survival fields — sorted by case id, never in directory-listing order.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unetseg.errors import ConfigError, DataError
+
+__all__ = [
+    "MODALITIES",
+    "find_brats_cases",
+    "kfold_splits",
+    "read_name_mapping",
+    "read_survival_info",
+    "train_val_test_split",
+]
+
+#: The modalities, in the channel order every unetseg BraTS pipeline uses.
+MODALITIES: tuple[str, ...] = ("flair", "t1", "t1ce", "t2")
+
+_CASE = re.compile(r"^BraTS20_(Training|Validation)_\d{3}$")
+_NIFTI = re.compile(r"\.nii(\.gz)?$")
+
+
+def _nifti_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and _NIFTI.search(p.name))
+
+
+def _one(candidates: list[Path], case: str, what: str) -> Path | None:
+    if len(candidates) > 1:
+        names = ", ".join(p.name for p in candidates)
+        raise DataError(
+            f"Case {case} has {len(candidates)} candidate files for the {what}: {names}. "
+            "Remove all but one."
+        )
+    return candidates[0] if candidates else None
+
+
+def _case_record(folder: Path) -> dict[str, Any]:
+    case = folder.name
+    files = _nifti_files(folder)
+    images = []
+    for modality in MODALITIES:
+        pattern = re.compile(rf"_{modality}\.nii(\.gz)?$", re.IGNORECASE)
+        found = _one([p for p in files if pattern.search(p.name)], case, f"{modality} modality")
+        if found is None:
+            raise DataError(
+                f"Case {case} in {folder.parent} has no {modality} image "
+                f"(expected {case}_{modality}.nii.gz or .nii); it has "
+                f"{[p.name for p in files] or 'no NIfTI files'}."
+            )
+        images.append(str(found))
+    modality_files = {Path(p) for p in images}
+    segmentations = [
+        p for p in files if p not in modality_files and re.search(r"seg", p.name, re.IGNORECASE)
+    ]
+    label = _one(segmentations, case, "segmentation")
+    return {"id": case, "image": images, "label": str(label) if label else None}
+
+
+def read_name_mapping(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Read ``name_mapping.csv``: BraTS 2020 case id → grade (``HGG`` or ``LGG``).
+
+    Raises:
+        DataError: If the file lacks the ``Grade`` or ``BraTS_2020_subject_ID`` column.
+    """
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        columns = set(reader.fieldnames or [])
+        needed = {"Grade", "BraTS_2020_subject_ID"}
+        if not needed <= columns:
+            raise DataError(
+                f"{path} lacks the columns {sorted(needed - columns)}; found {sorted(columns)}."
+            )
+        return {row["BraTS_2020_subject_ID"].strip(): row["Grade"].strip() for row in reader}
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def read_survival_info(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """Read ``survival_info.csv``: case id → age, survival and extent of resection.
+
+    Survival is a number of days for most cases and text for some (``"ALIVE (361 days
+    later)"``): ``survival_days`` is then ``None`` and ``survival_raw`` keeps the text.
+    """
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        id_column = next(
+            (c for c in reader.fieldnames or [] if c.lower().startswith("brats")), None
+        )
+        if id_column is None:
+            raise DataError(f"{path} has no case id column (Brats20ID); found {reader.fieldnames}.")
+        info = {}
+        for row in reader:
+            raw = (row.get("Survival_days") or "").strip()
+            days = _number(raw)
+            info[row[id_column].strip()] = {
+                "age": _number(row.get("Age", "")),
+                "survival_days": int(days) if days is not None else None,
+                "survival_raw": raw or None,
+                "extent_of_resection": (row.get("Extent_of_Resection") or "").strip() or None,
+            }
+        return info
+
+
+def find_brats_cases(
+    root: str | os.PathLike[str], *, require_labels: bool | None = None
+) -> list[dict]:
+    """Find the BraTS 2020 cases under ``root`` (a training or validation folder).
+
+    Args:
+        root: The folder holding the ``BraTS20_*`` case folders (it may also be the
+            parent of one such folder, as the Kaggle copy nests them).
+        require_labels: ``True`` refuses a case without segmentation (training data),
+            ``False`` ignores segmentations, ``None`` accepts either.
+
+    Returns:
+        Records sorted by id: ``id``, ``image`` (FLAIR, T1, T1ce, T2 paths), ``label``,
+        ``grade``, ``age``, ``survival_days``, ``survival_raw``, ``extent_of_resection``
+        (``None`` where unknown).
+
+    Raises:
+        DataError: If ``root`` does not exist or holds no case, or a case lacks a
+            modality, has two candidate files for one, or (with ``require_labels``)
+            lacks its segmentation.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"BraTS folder {root} does not exist or is not a folder.")
+    folders = [p for p in root.iterdir() if p.is_dir() and _CASE.match(p.name)]
+    if not folders:
+        nested = [p for p in root.iterdir() if p.is_dir()]
+        for candidate in nested:
+            inner = [p for p in candidate.iterdir() if p.is_dir() and _CASE.match(p.name)]
+            if inner:
+                root, folders = candidate, inner
+                break
+    if not folders:
+        raise DataError(
+            f"No BraTS 2020 case folders (BraTS20_Training_XXX or BraTS20_Validation_XXX) in "
+            f"{root}; is this the MICCAI_BraTS2020_TrainingData folder?"
+        )
+    grades = {}
+    mapping = next(iter(sorted(root.glob("name_mapping*.csv"))), None)
+    if mapping is not None:
+        grades = read_name_mapping(mapping)
+    survival = {}
+    survival_file = root / "survival_info.csv"
+    if survival_file.is_file():
+        survival = read_survival_info(survival_file)
+    records = []
+    for folder in sorted(folders, key=lambda p: p.name):
+        record = _case_record(folder)
+        if require_labels and record["label"] is None:
+            raise DataError(f"Case {record['id']} in {root} has no segmentation file.")
+        if require_labels is False:
+            record["label"] = None
+        record["grade"] = grades.get(record["id"])
+        extra = survival.get(record["id"], {})
+        for key in ("age", "survival_days", "survival_raw", "extent_of_resection"):
+            record[key] = extra.get(key)
+        records.append(record)
+    return records
+
+
+def _ids(records: Sequence[dict[str, Any] | str]) -> list[str]:
+    ids = sorted(r["id"] if isinstance(r, dict) else str(r) for r in records)
+    if len(set(ids)) != len(ids):
+        raise DataError("Case ids repeat; a split needs unique ids.")
+    return ids
+
+
+def kfold_splits(
+    records: Sequence[dict[str, Any] | str], k: int = 5, seed: int = 0
+) -> list[tuple[list[str], list[str]]]:
+    """Deterministic k-fold splits by sorted case id and seed.
+
+    Returns:
+        ``k`` pairs ``(train_ids, validation_ids)``; every case is validated once.
+    """
+    ids = _ids(records)
+    if not isinstance(k, int) or not 2 <= k <= len(ids):
+        raise ConfigError(
+            f"k must be an integer between 2 and the number of cases ({len(ids)}), got {k!r}."
+        )
+    order = np.random.default_rng(seed).permutation(len(ids))
+    folds = [sorted(ids[i] for i in order[f::k]) for f in range(k)]
+    return [
+        (sorted(i for j, fold in enumerate(folds) if j != f for i in fold), folds[f])
+        for f in range(k)
+    ]
+
+
+def train_val_test_split(
+    records: Sequence[dict[str, Any] | str],
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    seed: int = 0,
+) -> tuple[list[str], list[str], list[str]]:
+    """Deterministic train/validation/test split by sorted case id and seed."""
+    ids = _ids(records)
+    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
+        raise ConfigError(
+            f"fractions must be three non-negative numbers summing to 1, got {fractions}."
+        )
+    order = np.random.default_rng(seed).permutation(len(ids))
+    n_train = round(fractions[0] * len(ids))
+    n_val = round(fractions[1] * len(ids))
+    parts = order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]
+    return tuple(sorted(ids[i] for i in part) for part in parts)  # type: ignore[return-value]
