@@ -1,12 +1,16 @@
-"""Data: BraTS 2020 discovery and splits, and generated BraTS-like cases.
+"""Data: BraTS 2020 discovery and splits, generated cases, a cache and patch batches.
 
 - :mod:`~unetseg.data.brats`: :func:`find_brats_cases` in the official and Kaggle
   layouts, ``name_mapping.csv`` and ``survival_info.csv``, deterministic splits.
 - :mod:`~unetseg.data.synthetic`: :func:`write_synthetic_brats` writes BraTS-like
   cases in the official layout.
 
-The preprocessing cache and the patch pipelines (``PyDataset``, ``tf.data``) are
-still to come.
+- :mod:`~unetseg.data.cache`: :class:`PreprocessedCache`, preprocessing once into
+  memory-mappable ``.npy`` files.
+- :mod:`~unetseg.data.patches`: :class:`PatchDataset`, batches of random patches
+  with foreground oversampling as a ``keras.utils.PyDataset``.
+
+A ``tf.data`` adapter is still to come.
 """
 
 from unetseg.data.brats import (
@@ -17,12 +21,17 @@ from unetseg.data.brats import (
     read_survival_info,
     train_val_test_split,
 )
+from unetseg.data.cache import CachedCase, PreprocessedCache
+from unetseg.data.patches import PatchDataset
 from unetseg.data.synthetic import BRATS_SHAPE, QUICK_SHAPE, generate_case, write_synthetic_brats
 
 __all__ = [
     "BRATS_SHAPE",
     "MODALITIES",
     "QUICK_SHAPE",
+    "CachedCase",
+    "PatchDataset",
+    "PreprocessedCache",
     "find_brats_cases",
     "generate_case",
     "kfold_splits",
