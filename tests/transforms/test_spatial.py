@@ -212,3 +212,15 @@ def test_keys_on_different_grids_are_refused():
 def test_sizes_must_match_the_dimension():
     with pytest.raises(ConfigError, match="roi_size has 2 entries"):
         CenterSpatialCrop([2, 2])(np.zeros((4, 4, 4, 1)))
+
+
+def test_array_forms_of_flip_and_rotation():
+    from unetseg.transforms import RandFlip, RandRotate90
+
+    volume = np.arange(4 * 3 * 2, dtype=np.float32).reshape(4, 3, 2, 1)
+    np.testing.assert_array_equal(RandFlip(prob=1.0, spatial_axis=1)(volume), volume[:, ::-1])
+    np.testing.assert_array_equal(RandFlip(prob=0.0)(volume), volume)
+    rotated = RandRotate90(prob=1.0, max_k=1)(volume)
+    np.testing.assert_array_equal(rotated, np.rot90(volume, 1, axes=(0, 1)))
+    with pytest.raises(ConfigError, match="out of range"):
+        RandFlip(prob=1.0, spatial_axis=3)(volume)

@@ -28,7 +28,9 @@ __all__ = [
     "CropForegroundd",
     "Invertd",
     "RandCropByPosNegLabeld",
+    "RandFlip",
     "RandFlipd",
+    "RandRotate90",
     "RandRotate90d",
     "RandSpatialCrop",
     "RandSpatialCropd",
@@ -609,8 +611,75 @@ class RandCropByPosNegLabeld(Randomizable, MapTransform):
         return samples
 
 
+class RandFlip(Randomizable, Transform):
+    """Flip the spatial axes ``spatial_axis`` (all listed together) with probability ``prob``.
+
+    Args:
+        prob: Probability of flipping.
+        spatial_axis: An axis or a list of axes; ``None`` for all spatial axes.
+    """
+
+    def __init__(self, prob: float = 0.5, spatial_axis: int | Sequence[int] | None = None) -> None:
+        super().__init__()
+        self.prob = check_probability(prob)
+        self.spatial_axis = [spatial_axis] if isinstance(spatial_axis, int) else spatial_axis
+
+    def axes(self, array: np.ndarray) -> list[int]:
+        """The axes to flip for ``array``, checked against its dimension."""
+        dims = array.ndim - 1
+        axes = list(range(dims)) if self.spatial_axis is None else list(self.spatial_axis)
+        if any(not 0 <= a < dims for a in axes):
+            raise ConfigError(f"spatial_axis {axes} is out of range for {dims} spatial axes.")
+        return axes
+
+    def __call__(self, array: Any) -> np.ndarray:
+        array = np.asarray(array)
+        if self.rng.random() >= self.prob:
+            return array
+        return _flip(array, self.axes(array))
+
+
+class RandRotate90(Randomizable, Transform):
+    """Rotate by ``k × 90°`` in the plane of ``spatial_axes``, ``k`` drawn from 1..``max_k``.
+
+    Args:
+        prob: Probability of rotating.
+        max_k: The largest number of quarter turns.
+        spatial_axes: The two axes of the rotation plane.
+    """
+
+    def __init__(
+        self, prob: float = 0.1, max_k: int = 3, spatial_axes: tuple[int, int] = (0, 1)
+    ) -> None:
+        super().__init__()
+        self.prob = check_probability(prob)
+        if not isinstance(max_k, int) or max_k < 1:
+            raise ConfigError(f"max_k must be a positive integer, got {max_k!r}.")
+        if len(spatial_axes) != 2 or spatial_axes[0] == spatial_axes[1]:
+            raise ConfigError(f"spatial_axes must be two different axes, got {spatial_axes!r}.")
+        self.max_k, self.spatial_axes = max_k, tuple(spatial_axes)
+
+    def draw(self) -> int:
+        """Draw this call's number of quarter turns (0 when the transform does not act)."""
+        if self.rng.random() >= self.prob:
+            return 0
+        return int(self.rng.integers(1, self.max_k + 1))
+
+    def rotate(self, array: np.ndarray, k: int) -> np.ndarray:
+        if max(self.spatial_axes) >= array.ndim - 1:
+            raise ConfigError(
+                f"spatial_axes {self.spatial_axes} is out of range for shape {array.shape}."
+            )
+        return _rot90(array, k, self.spatial_axes)
+
+    def __call__(self, array: Any) -> np.ndarray:
+        array = np.asarray(array)
+        k = self.draw()
+        return self.rotate(array, k) if k else array
+
+
 class RandFlipd(Randomizable, MapTransform):
-    """Flip ``spatial_axis`` (all listed axes together) with probability ``prob``.
+    """Dictionary form of :class:`RandFlip`: one draw for every key, recorded for inversion.
 
     For nnU-Net's independent mirroring per axis, use one ``RandFlipd`` per axis.
 
@@ -630,27 +699,23 @@ class RandFlipd(Randomizable, MapTransform):
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         Randomizable.__init__(self)
-        self.prob = check_probability(prob)
-        self.spatial_axis = [spatial_axis] if isinstance(spatial_axis, int) else spatial_axis
+        self.flip = RandFlip(prob, spatial_axis)
 
     def __call__(self, record: dict) -> dict:
         result = dict(record)
         keys = list(self.key_iterator(result))
-        if not keys or self.rng.random() >= self.prob:
+        if not keys or self.rng.random() >= self.flip.prob:
             return result
         for key in keys:
             array = np.asarray(result[key])
-            dims = array.ndim - 1
-            axes = list(range(dims)) if self.spatial_axis is None else list(self.spatial_axis)
-            if any(not 0 <= a < dims for a in axes):
-                raise ConfigError(f"spatial_axis {axes} is out of range for {dims} spatial axes.")
+            axes = self.flip.axes(array)
             result[key] = _flip(array, axes)
             _record_operation(result, key, {"kind": "flip", "axes": axes})
         return result
 
 
 class RandRotate90d(Randomizable, MapTransform):
-    """Rotate by ``k × 90°`` in the plane of ``spatial_axes``, ``k`` drawn from 1..``max_k``.
+    """Dictionary form of :class:`RandRotate90`: one draw for every key, recorded for inversion.
 
     Args:
         keys: The keys to rotate.
@@ -670,27 +735,24 @@ class RandRotate90d(Randomizable, MapTransform):
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         Randomizable.__init__(self)
-        self.prob = check_probability(prob)
-        if not isinstance(max_k, int) or max_k < 1:
-            raise ConfigError(f"max_k must be a positive integer, got {max_k!r}.")
-        if len(spatial_axes) != 2 or spatial_axes[0] == spatial_axes[1]:
-            raise ConfigError(f"spatial_axes must be two different axes, got {spatial_axes!r}.")
-        self.max_k, self.spatial_axes = max_k, tuple(spatial_axes)
+        self.rotation = RandRotate90(prob, max_k, spatial_axes)
+        self.rotation.set_random_state(rng=self.rng)
+
+    def set_random_state(
+        self, seed: int | None = None, rng: np.random.Generator | None = None
+    ) -> RandRotate90d:
+        super().set_random_state(seed, rng)
+        self.rotation.set_random_state(rng=self.rng)
+        return self
 
     def __call__(self, record: dict) -> dict:
         result = dict(record)
         keys = list(self.key_iterator(result))
-        if not keys or self.rng.random() >= self.prob:
+        k = self.rotation.draw() if keys else 0
+        if not k:
             return result
-        k = int(self.rng.integers(1, self.max_k + 1))
         for key in keys:
-            array = np.asarray(result[key])
-            if max(self.spatial_axes) >= array.ndim - 1:
-                raise ConfigError(
-                    f"spatial_axes {self.spatial_axes} is out of range for shape {array.shape}."
-                )
-            result[key] = _rot90(array, k, self.spatial_axes)
-            _record_operation(
-                result, key, {"kind": "rot90", "k": k, "axes": list(self.spatial_axes)}
-            )
+            result[key] = self.rotation.rotate(np.asarray(result[key]), k)
+            axes = list(self.rotation.spatial_axes)
+            _record_operation(result, key, {"kind": "rot90", "k": k, "axes": axes})
         return result
