@@ -173,3 +173,37 @@ def test_bad_dataset_options(cached):
         PatchDataset([], patch_size=(8, 8, 8))
     with pytest.raises(ConfigError, match="foreground_ratio"):
         PatchDataset(cached, patch_size=(8, 8, 8), foreground_ratio=2)
+
+
+def test_tf_data_serves_the_same_batches_in_order(cached):
+    import tensorflow as tf
+
+    from unetseg.data import as_tf_dataset
+
+    patches = PatchDataset(cached, patch_size=(16, 16, 16), batch_size=2, steps_per_epoch=3, seed=4)
+    dataset = as_tf_dataset(patches, epochs=2, num_parallel_calls=2)
+    assert dataset.element_spec[0].shape == (2, 16, 16, 16, 4)
+    assert dataset.element_spec[1].dtype == tf.float32
+    batches = list(dataset.as_numpy_iterator())
+    assert len(batches) == 6
+    np.testing.assert_array_equal(batches[1][0], patches.batch(0, 1)[0])
+    np.testing.assert_array_equal(batches[4][1], patches.batch(1, 1)[1])
+    with pytest.raises(ConfigError, match="epochs"):
+        as_tf_dataset(patches, epochs=0)
+
+
+def test_model_trains_from_patch_batches(cached):
+    import keras
+
+    from unetseg.data import as_tf_dataset
+    from unetseg.losses import DiceCE
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 16, 4))
+    model = keras.Model(inputs, keras.layers.Conv3D(3, 3, padding="same")(inputs))
+    model.compile(optimizer="adam", loss=DiceCE())
+    patches = PatchDataset(cached, patch_size=(16, 16, 16), batch_size=2, steps_per_epoch=2)
+    history = model.fit(patches, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    history = model.fit(as_tf_dataset(patches, epochs=2), epochs=2, steps_per_epoch=2, verbose=0)
+    assert len(history.history["loss"]) == 2

@@ -10,7 +10,8 @@
 - :mod:`~unetseg.data.patches`: :class:`PatchDataset`, batches of random patches
   with foreground oversampling as a ``keras.utils.PyDataset``.
 
-A ``tf.data`` adapter is still to come.
+- :mod:`~unetseg.data.tf_dataset`: :func:`as_tf_dataset`, the same batches as a
+  prefetched ``tf.data.Dataset``.
 """
 
 from unetseg.data.brats import (
@@ -24,6 +25,7 @@ from unetseg.data.brats import (
 from unetseg.data.cache import CachedCase, PreprocessedCache
 from unetseg.data.patches import PatchDataset
 from unetseg.data.synthetic import BRATS_SHAPE, QUICK_SHAPE, generate_case, write_synthetic_brats
+from unetseg.data.tf_dataset import as_tf_dataset
 
 __all__ = [
     "BRATS_SHAPE",
@@ -32,6 +34,7 @@ __all__ = [
     "CachedCase",
     "PatchDataset",
     "PreprocessedCache",
+    "as_tf_dataset",
     "find_brats_cases",
     "generate_case",
     "kfold_splits",

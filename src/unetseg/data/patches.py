@@ -104,7 +104,11 @@ class PatchDataset(keras.utils.PyDataset):
         return {"image": crop_box(image, box), "label": crop_box(label, box)}
 
     def __getitem__(self, batch_index: int) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng([self.seed, self.epoch, batch_index])
+        return self.batch(self.epoch, batch_index)
+
+    def batch(self, epoch: int, batch_index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Batch ``batch_index`` of epoch ``epoch``: the same arrays every time it is asked for."""
+        rng = np.random.default_rng([self.seed, int(epoch), int(batch_index)])
         images, labels = [], []
         for _ in range(self.batch_size):
             sample = self._sample(rng)
