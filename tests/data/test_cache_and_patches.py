@@ -207,3 +207,14 @@ def test_model_trains_from_patch_batches(cached):
     assert np.isfinite(history.history["loss"][0])
     history = model.fit(as_tf_dataset(patches, epochs=2), epochs=2, steps_per_epoch=2, verbose=0)
     assert len(history.history["loss"]) == 2
+
+
+def test_dataset_applies_the_transform_to_a_copy(cases):
+    from unetseg.data import Dataset
+
+    dataset = Dataset(cases, preprocessing())
+    assert len(dataset) == 3
+    item = dataset[1]
+    assert item["id"] == cases[1]["id"]
+    assert item["image"].shape[-1] == 4
+    assert isinstance(cases[1]["image"], list)  # the records keep their paths

@@ -5,6 +5,7 @@
 - :mod:`~unetseg.data.synthetic`: :func:`write_synthetic_brats` writes BraTS-like
   cases in the official layout.
 
+- :mod:`~unetseg.data.dataset`: :class:`Dataset`, records plus a transform chain.
 - :mod:`~unetseg.data.cache`: :class:`PreprocessedCache`, preprocessing once into
   memory-mappable ``.npy`` files.
 - :mod:`~unetseg.data.patches`: :class:`PatchDataset`, batches of random patches
@@ -23,6 +24,7 @@ from unetseg.data.brats import (
     train_val_test_split,
 )
 from unetseg.data.cache import CachedCase, PreprocessedCache
+from unetseg.data.dataset import Dataset
 from unetseg.data.patches import PatchDataset
 from unetseg.data.synthetic import BRATS_SHAPE, QUICK_SHAPE, generate_case, write_synthetic_brats
 from unetseg.data.tf_dataset import as_tf_dataset
@@ -32,6 +34,7 @@ __all__ = [
     "MODALITIES",
     "QUICK_SHAPE",
     "CachedCase",
+    "Dataset",
     "PatchDataset",
     "PreprocessedCache",
     "as_tf_dataset",
