@@ -20,7 +20,7 @@ import numpy as np
 
 from unetseg.data.cache import CachedCase
 from unetseg.errors import ConfigError
-from unetseg.transforms.spatial import crop_box
+from unetseg.transforms.spatial import box_around, crop_box
 
 __all__ = ["PatchDataset"]
 
@@ -95,12 +95,7 @@ class PatchDataset(keras.utils.PyDataset):
             centre = foreground[int(rng.integers(len(foreground)))]
         else:
             centre = [int(rng.integers(n)) for n in spatial]
-        box = []
-        for c, n, s in zip(centre, spatial, self.patch_size, strict=True):
-            start = int(c) - s // 2
-            if n >= s:
-                start = min(max(start, 0), n - s)
-            box.append((start, start + s))
+        box = box_around(centre, spatial, self.patch_size)
         return {"image": crop_box(image, box), "label": crop_box(label, box)}
 
     def __getitem__(self, batch_index: int) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ Conventions (channels last):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
@@ -33,6 +33,7 @@ __all__ = [
     "build_loss",
     "check_weights",
     "per_sample",
+    "weighted_sum",
 ]
 
 #: The registry of losses; plugins add to it through the ``unetseg.losses`` entry points.
@@ -175,6 +176,17 @@ def check_weights(weights: Sequence[float], what: str) -> list[float]:
     if not values or min(values) < 0 or sum(values) <= 0:
         raise ConfigError(f"{what} must be >= 0 with a positive sum, got {values}.")
     return values
+
+
+def weighted_sum(weights: Sequence[float], term: Callable[[int], Any]) -> Any:
+    """``Σ_i weights[i] · term(i)``, skipping (and not computing) terms of weight 0."""
+    total = None
+    for index, weight in enumerate(weights):
+        if weight == 0:
+            continue
+        value = weight * term(index)
+        total = value if total is None else total + value
+    return total
 
 
 def build_loss(spec: Any) -> keras.losses.Loss:

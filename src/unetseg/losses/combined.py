@@ -8,7 +8,7 @@ from typing import Any
 import keras
 
 from unetseg.errors import ConfigError
-from unetseg.losses.base import LOSSES, build_loss, check_weights
+from unetseg.losses.base import LOSSES, build_loss, check_weights, weighted_sum
 from unetseg.losses.cross_entropy import CrossEntropy, Focal
 from unetseg.losses.dice import Dice
 
@@ -37,13 +37,7 @@ class _WeightedSum(keras.losses.Loss):
         self.weights = weights
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        total = None
-        for weight, term in zip(self.weights, self.terms, strict=True):
-            if weight == 0:
-                continue
-            value = weight * term.call(y_true, y_pred)
-            total = value if total is None else total + value
-        return total
+        return weighted_sum(self.weights, lambda i: self.terms[i].call(y_true, y_pred))
 
 
 @LOSSES.register("combined")

@@ -8,7 +8,7 @@ from typing import Any
 import keras
 
 from unetseg.errors import ConfigError, DataError
-from unetseg.losses.base import LOSSES, build_loss, check_weights
+from unetseg.losses.base import LOSSES, build_loss, check_weights, weighted_sum
 
 __all__ = ["DeepSupervision", "HeadLoss", "deep_supervision_weights", "downsample_target"]
 
@@ -140,24 +140,23 @@ class DeepSupervision(keras.losses.Loss):
         self.weights = (
             check_weights(weights, "Deep supervision weights") if weights is not None else None
         )
+        self._head_loss = HeadLoss(self.loss)
+
+    def head_weights(self, num_outputs: int) -> list[float]:
+        """The weight of each of ``num_outputs`` heads (given, or nnU-Net's)."""
+        weights = self.weights or deep_supervision_weights(num_outputs)
+        if len(weights) != num_outputs:
+            raise ConfigError(
+                f"DeepSupervision has {len(weights)} weights for a model with "
+                f"{num_outputs} outputs."
+            )
+        return list(weights)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         if not isinstance(y_pred, (list, tuple)):
             y_pred = [y_pred]
-        weights = self.weights or deep_supervision_weights(len(y_pred))
-        if len(weights) != len(y_pred):
-            raise ConfigError(
-                f"DeepSupervision has {len(weights)} weights for a model with "
-                f"{len(y_pred)} outputs."
-            )
-        head_loss = HeadLoss(self.loss)
-        total = None
-        for weight, head in zip(weights, y_pred, strict=True):
-            if weight == 0:
-                continue
-            value = weight * head_loss.call(y_true, head)
-            total = value if total is None else total + value
-        return total
+        weights = self.head_weights(len(y_pred))
+        return weighted_sum(weights, lambda i: self._head_loss.call(y_true, y_pred[i]))
 
     def compile_arguments(self, num_outputs: int) -> dict[str, list[Any]]:
         """The ``loss`` and ``loss_weights`` for ``model.compile`` of a multi-output model.
@@ -171,12 +170,8 @@ class DeepSupervision(keras.losses.Loss):
             >>> [round(w, 3) for w in arguments["loss_weights"]]
             [0.667, 0.333, 0.0]
         """
-        weights = self.weights or deep_supervision_weights(num_outputs)
-        if len(weights) != num_outputs:
-            raise ConfigError(
-                f"DeepSupervision has {len(weights)} weights for {num_outputs} outputs."
-            )
-        return {"loss": [HeadLoss(self.loss) for _ in weights], "loss_weights": list(weights)}
+        weights = self.head_weights(num_outputs)
+        return {"loss": [HeadLoss(self.loss) for _ in weights], "loss_weights": weights}
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -38,6 +38,7 @@ __all__ = [
     "SpatialCropd",
     "SpatialPad",
     "SpatialPadd",
+    "box_around",
     "crop_box",
     "invert",
     "uncrop_box",
@@ -205,6 +206,20 @@ def _sizes(size: int | Sequence[int | None], spatial: Sequence[int], what: str) 
         else:
             raise ConfigError(f"{what} entries must be positive ints, None or -1; got {size!r}.")
     return resolved
+
+
+def box_around(centre: Sequence[int], spatial: Sequence[int], size: Sequence[int]) -> Box:
+    """A ``size`` box centred on ``centre``, moved inside the image where it fits.
+
+    Axes where the image is smaller than the box keep it centred (and padded).
+    """
+    box = []
+    for c, n, s in zip(centre, spatial, size, strict=True):
+        start = int(c) - s // 2
+        if n >= s:
+            start = min(max(start, 0), n - s)
+        box.append((start, start + s))
+    return box
 
 
 def _centered_box(spatial: Sequence[int], size: Sequence[int]) -> Box:
@@ -595,12 +610,7 @@ class RandCropByPosNegLabeld(Randomizable, MapTransform):
         centres, spatial, size = self._centres(record)
         samples = []
         for index, centre in enumerate(centres):
-            box = []
-            for c, n, s in zip(centre, spatial, size, strict=True):
-                start = int(c) - s // 2
-                if n >= s:
-                    start = min(max(start, 0), n - s)
-                box.append((start, start + s))
+            box = box_around(centre, spatial, size)
             sample = dict(record)
             sample["patch_index"] = index
             for key in keys:
