@@ -36,3 +36,15 @@ def test_train_step(run_quick):
     assert record["backend"] == os.environ.get("KERAS_BACKEND", "tensorflow")
     assert record["result"]["step_s"] > 0
     assert record["result"]["training_step_tflop"] > 0
+
+
+@pytest.mark.backends
+@pytest.mark.slow
+def test_inference_latency(run_quick):
+    record, table = run_quick("inference_latency.py")
+    plain, tta = record["results"]
+    assert (plain["tta"], tta["tta"]) == (False, True)
+    assert tta["model_calls"] == 8 * plain["model_calls"]
+    assert plain["windows"] == tta["windows"] > 1
+    assert plain["output_shape"] == [40, 36, 30, 3]
+    assert table.startswith("# Inference latency")

@@ -44,8 +44,10 @@ def _check_extension(path: Path) -> None:
         raise DataError(f"{path} is not a NIfTI file: expected a name ending in .nii or .nii.gz.")
 
 
-def _read(path: Path, as_closest_canonical: bool) -> tuple[np.ndarray, Any, np.ndarray]:
-    """Read one NIfTI file: (float32 data, image object, original affine)."""
+def _read(
+    path: Path, as_closest_canonical: bool
+) -> tuple[np.ndarray, Any, np.ndarray, tuple[int, ...]]:
+    """Read one NIfTI file: (float32 data, image object, file affine, file spatial shape)."""
     nib = _nibabel()
     _check_extension(path)
     if not path.is_file():
@@ -53,6 +55,7 @@ def _read(path: Path, as_closest_canonical: bool) -> tuple[np.ndarray, Any, np.n
     try:
         image = nib.load(str(path))
         original_affine = np.array(image.affine, dtype=np.float64)
+        original_shape = tuple(int(n) for n in image.shape[:3])
         if as_closest_canonical:
             image = nib.as_closest_canonical(image)
         data = np.asarray(image.get_fdata(dtype=np.float32))
@@ -61,7 +64,7 @@ def _read(path: Path, as_closest_canonical: bool) -> tuple[np.ndarray, Any, np.n
             f"Cannot read NIfTI file {path}: {type(error).__name__}: {error}. "
             "The file may be corrupt or truncated."
         ) from error
-    return data, image, original_affine
+    return data, image, original_affine, original_shape
 
 
 class LoadImage(Transform):
@@ -73,7 +76,8 @@ class LoadImage(Transform):
         image_only: Return only the array, not ``(array, metadata)``.
 
     The metadata dictionary holds ``affine`` (of the returned array), ``original_affine``
-    (of the file), ``spacing`` (voxel size in mm), ``spatial_shape``, ``filenames``
+    (of the file), ``spacing`` (voxel size in mm), ``spatial_shape`` (of the returned
+    array), ``source_shape`` (of the file, before any reorientation), ``filenames``
     and ``header`` (a copy of the first file's NIfTI header).
 
     Raises:
@@ -100,7 +104,7 @@ class LoadImage(Transform):
         channels = []
         first_image = first_affine = None
         for path in paths:
-            data, image, original_affine = _read(path, self.as_closest_canonical)
+            data, image, original_affine, original_shape = _read(path, self.as_closest_canonical)
             if data.ndim == 3:
                 data = data[..., None]
             elif data.ndim != 4:
@@ -109,7 +113,8 @@ class LoadImage(Transform):
                     "expected a 3D volume or a 4D stack of volumes."
                 )
             if first_image is None:
-                first_image, first_affine, first_original = image, image.affine, original_affine
+                first_image, first_affine = image, image.affine
+                first_original, first_shape = original_affine, original_shape
             else:
                 if data.shape[:3] != channels[0].shape[:3]:
                     raise DataError(
@@ -130,6 +135,7 @@ class LoadImage(Transform):
             "original_affine": first_original,
             "spacing": tuple(float(z) for z in first_image.header.get_zooms()[:3]),
             "spatial_shape": tuple(int(s) for s in array.shape[:-1]),
+            "source_shape": first_shape,
             "filenames": [str(p) for p in paths],
             "header": first_image.header.copy(),
         }

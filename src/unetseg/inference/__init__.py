@@ -1,0 +1,38 @@
+"""Whole-volume inference: sliding windows, test-time augmentation, post-processing.
+
+:func:`sliding_window_inference` (or a reusable :class:`SlidingWindowInferer`) applies
+a patch-trained network to an image of any size with Gaussian blending and optional
+flip TTA, on every Keras backend. :mod:`~unetseg.inference.postprocess` turns region
+probabilities into a BraTS label map on the source grid and writes it; the
+:class:`Predictor` does all of it for a list of cases.
+"""
+
+from unetseg.inference.postprocess import (
+    BratsPostprocess,
+    brats_submission_name,
+    probabilities_to_brats_labels,
+    restore_geometry,
+    suppress_small_enhancing,
+    write_label_map,
+)
+from unetseg.inference.predictor import Predictor
+from unetseg.inference.sliding_window import (
+    SlidingWindowInferer,
+    gaussian_importance_map,
+    sliding_window_inference,
+    window_starts,
+)
+
+__all__ = [
+    "BratsPostprocess",
+    "Predictor",
+    "SlidingWindowInferer",
+    "brats_submission_name",
+    "gaussian_importance_map",
+    "probabilities_to_brats_labels",
+    "restore_geometry",
+    "sliding_window_inference",
+    "suppress_small_enhancing",
+    "window_starts",
+    "write_label_map",
+]

@@ -1,0 +1,145 @@
+"""The :class:`Predictor`: model + preprocessing + sliding window + post-processing, per case."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unetseg.errors import ConfigError, DataError
+from unetseg.inference.postprocess import (
+    BratsPostprocess,
+    brats_submission_name,
+    write_label_map,
+)
+from unetseg.inference.sliding_window import SlidingWindowInferer
+from unetseg.transforms.io import LoadImaged, meta_key
+
+__all__ = ["Predictor"]
+
+
+def _load_model(model: Any) -> Any:
+    if isinstance(model, (str, os.PathLike)):
+        import keras
+
+        path = Path(model)
+        if not path.is_file():
+            raise DataError(f"Model file {path} does not exist.")
+        return keras.saving.load_model(path)
+    if not callable(model):
+        raise ConfigError(
+            f"model must be a keras.Model, a .keras file or a function, got {model!r}."
+        )
+    return model
+
+
+class Predictor:
+    """Segment cases end to end and write BraTS-format label maps.
+
+    For each record (``{"id": ..., "image": [paths]}``, as from
+    :func:`~unetseg.data.find_brats_cases`): preprocess, predict by sliding window,
+    post-process back to a label map on the source grid, write
+    ``output_dir/<id>.nii.gz`` (``uint8``, the source affine and header).
+
+    Args:
+        model: A ``keras.Model``, the path of a ``.keras`` file, or a function from a
+            batch of windows to outputs.
+        inferer: The :class:`SlidingWindowInferer` (window size, overlap, TTA, ...).
+        preprocess: The deterministic preprocessing used for training (load,
+            normalise, crop to the brain...): a record with paths in, a record with the
+            image array and its ``"<image_key>_meta"`` out. By default only
+            ``LoadImaged(image_key)``.
+        postprocess: ``(probabilities, meta) -> label map on the source grid``; by
+            default :class:`BratsPostprocess`.
+        image_key: The record key of the image.
+        file_name: ``case id -> file name``; by default the BraTS submission name.
+
+    Example:
+        ``Predictor("best.keras", SlidingWindowInferer((128, 128, 128), tta=True),
+        preprocess).predict(find_brats_cases(folder), "predictions")``
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        inferer: SlidingWindowInferer,
+        preprocess: Callable[[dict], dict] | None = None,
+        postprocess: Callable[[np.ndarray, dict], np.ndarray] | None = None,
+        image_key: str = "image",
+        file_name: Callable[[str], str] = brats_submission_name,
+    ) -> None:
+        if not isinstance(inferer, SlidingWindowInferer):
+            raise ConfigError(f"inferer must be a SlidingWindowInferer, got {inferer!r}.")
+        self.model = _load_model(model)
+        self.inferer = inferer
+        self.preprocess = preprocess if preprocess is not None else LoadImaged(image_key)
+        self.postprocess = postprocess if postprocess is not None else BratsPostprocess()
+        self.image_key = image_key
+        self.file_name = file_name
+
+    def predict_record(self, record: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+        """Segment one case.
+
+        Returns:
+            The label map on the source grid and the image metadata.
+
+        Raises:
+            DataError: If the preprocessing gives no image or no metadata.
+        """
+        case_id = record.get("id", "<no id>")
+        prepared = self.preprocess(dict(record))
+        if isinstance(prepared, list):
+            raise DataError(
+                f"The preprocessing of case {case_id!r} returned {len(prepared)} records; "
+                "prediction needs a deterministic one-record pipeline (no patch sampling)."
+            )
+        image = prepared.get(self.image_key)
+        meta = prepared.get(meta_key(self.image_key))
+        if not isinstance(image, np.ndarray) or meta is None:
+            raise DataError(
+                f"The preprocessing of case {case_id!r} left no image array and metadata under "
+                f"{self.image_key!r} / {meta_key(self.image_key)!r}; does it load the image?"
+            )
+        probabilities = self.inferer(self.model, image)
+        return self.postprocess(probabilities, meta), meta
+
+    def predict(
+        self,
+        records: Iterable[dict[str, Any]],
+        output_dir: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        progress: bool = True,
+    ) -> list[Path]:
+        """Segment every case and write its label map; return the written paths.
+
+        Cases whose output file exists are skipped unless ``overwrite``, so an
+        interrupted run is resumed by running it again. Each file is written atomically.
+
+        Raises:
+            DataError: If a record has no ``id``, or two records share one.
+        """
+        records = list(records)
+        output_dir = Path(output_dir)
+        ids = []
+        for record in records:
+            if "id" not in record:
+                raise DataError(f"A record to predict has no 'id': keys {sorted(record)}.")
+            ids.append(str(record["id"]))
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise DataError(f"Case ids must be unique; repeated: {duplicates}.")
+        paths = [output_dir / self.file_name(i) for i in ids]
+        todo = [(r, p) for r, p in zip(records, paths, strict=True) if overwrite or not p.exists()]
+        iterator: Iterable[tuple[dict[str, Any], Path]] = todo
+        if progress and todo:
+            from rich.progress import track
+
+            iterator = track(todo, description=f"Predicting {len(todo)} cases into {output_dir}")
+        for record, path in iterator:
+            labels, meta = self.predict_record(record)
+            write_label_map(labels, path, meta, overwrite=True)
+        return paths

@@ -1,0 +1,351 @@
+"""Sliding-window inference: a network trained on patches, applied to a whole volume.
+
+The image is covered by windows of the training patch size that overlap by
+``overlap`` of their size (nnU-Net's step computation: the fewest windows whose
+step is at most ``roi * (1 - overlap)``, spread evenly so the last one ends at the
+border). Windows go through the model ``batch_size`` at a time, always in batches
+of the same shape, so a compiled predict function is traced once. Each window's
+output is weighted by a Gaussian importance map (σ = window / 8, as nnU-Net), which
+trusts a window's centre more than its border where context was missing, and the
+weighted sum is divided by the sum of weights. An image smaller than the window is
+padded and the result cropped back.
+
+With ``tta=True`` every window is also predicted mirrored along every combination of
+spatial axes (8 for 3D, 4 for 2D) and the un-mirrored outputs are averaged.
+
+Outputs are blended as the model returns them: logits are blended as logits (nnU-Net
+v2 does the same) and turned into probabilities once, at the end, when asked.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from unetseg.errors import ConfigError, DataError, check_choice
+
+__all__ = [
+    "SlidingWindowInferer",
+    "gaussian_importance_map",
+    "sliding_window_inference",
+    "window_starts",
+]
+
+_MODES = ("gaussian", "constant")
+_OUTPUTS = ("probabilities", "logits")
+_ACTIVATIONS = ("sigmoid", "softmax", None)
+
+
+def window_starts(size: int, roi: int, overlap: float) -> list[int]:
+    """Start positions of the windows along one axis of ``size`` voxels.
+
+    Args:
+        size: The length of the axis (at least ``roi``: pad first).
+        roi: The window length.
+        overlap: The wanted overlap of neighbouring windows, as a share of ``roi``,
+            in ``[0, 1)``; the actual overlap is at least this.
+
+    Returns:
+        Sorted start positions; the first is 0 and the last is ``size - roi``.
+
+    Example:
+        >>> window_starts(240, 128, 0.5)
+        [0, 56, 112]
+        >>> window_starts(128, 128, 0.5)
+        [0]
+    """
+    if not 0.0 <= overlap < 1.0:
+        raise ConfigError(f"overlap must be in [0, 1), got {overlap}.")
+    if roi < 1 or size < roi:
+        raise ConfigError(f"A window of {roi} voxels does not fit an axis of {size} voxels.")
+    target_step = max(1.0, roi * (1.0 - overlap))
+    steps = math.ceil((size - roi) / target_step) + 1
+    if steps == 1:
+        return [0]
+    step = (size - roi) / (steps - 1)
+    return [round(step * i) for i in range(steps)]
+
+
+def gaussian_importance_map(
+    roi_size: Sequence[int], sigma_scale: float = 0.125, dtype: str = "float32"
+) -> np.ndarray:
+    """The Gaussian weight of each voxel of a window: 1 at the centre, smaller outwards.
+
+    Args:
+        roi_size: The window size per spatial axis.
+        sigma_scale: σ as a share of the window size per axis (1/8, as nnU-Net and MONAI).
+        dtype: The dtype of the map.
+
+    Returns:
+        An array of shape ``roi_size``, symmetric under a flip of any axis, with maximum
+        1 and a strictly positive minimum (so every voxel gets some weight).
+
+    Example:
+        >>> weights = gaussian_importance_map((5, 5))
+        >>> float(weights.max()), bool((weights > 0).all()), bool(weights[0, 0] == weights[-1, -1])
+        (1.0, True, True)
+    """
+    if sigma_scale <= 0:
+        raise ConfigError(f"sigma_scale must be > 0, got {sigma_scale}.")
+    weights = np.ones((), dtype=np.float64)
+    for size in roi_size:
+        position = np.arange(size, dtype=np.float64) - (size - 1) / 2
+        sigma = max(size * sigma_scale, 1e-6)
+        weights = np.multiply.outer(weights, np.exp(-0.5 * (position / sigma) ** 2))
+    weights /= weights.max()
+    # Far corners of a large window underflow towards 0; keep every weight usable.
+    smallest = np.finfo(np.dtype(dtype)).tiny * 1e3
+    return np.maximum(weights, smallest).astype(dtype)
+
+
+def _flip_combinations(spatial_dims: int) -> list[tuple[int, ...]]:
+    """Every subset of the spatial axes of a batch ``(N, *spatial, C)``: () first."""
+    axes = range(1, spatial_dims + 1)
+    return [c for r in range(spatial_dims + 1) for c in itertools.combinations(axes, r)]
+
+
+def _activation(array: np.ndarray, activation: str | None) -> np.ndarray:
+    if activation == "sigmoid":
+        # exp of a negative number only: no overflow warnings for large logits.
+        positive = np.exp(-np.abs(array))
+        return np.where(array >= 0, 1.0 / (1.0 + positive), positive / (1.0 + positive)).astype(
+            array.dtype
+        )
+    if activation == "softmax":
+        shifted = np.exp(array - array.max(axis=-1, keepdims=True))
+        return (shifted / shifted.sum(axis=-1, keepdims=True)).astype(array.dtype)
+    return array
+
+
+class SlidingWindowInferer:
+    """Apply a model to whole images window by window (see the module documentation).
+
+    Args:
+        roi_size: The window size per spatial axis (the training patch size); its
+            length sets 2D or 3D.
+        overlap: Overlap of neighbouring windows as a share of the window, in ``[0, 1)``.
+        mode: ``"gaussian"`` (importance weights, σ = window/8) or ``"constant"``
+            (plain average of overlapping windows).
+        batch_size: Windows per model call.
+        tta: Also predict every mirrored version of each window and average.
+        output: ``"probabilities"`` (the activation applied after blending) or
+            ``"logits"`` (the blended model outputs).
+        activation: ``"sigmoid"`` (independent region channels), ``"softmax"``
+            (exclusive classes) or ``None`` (the model already outputs
+            probabilities; ``output`` is then ignored).
+        sigma_scale: σ of the Gaussian as a share of the window.
+        pad_value: The value the image is padded with where a window is larger.
+
+    After a call, :attr:`model_calls` holds the number of model calls it made and
+    :attr:`windows` the number of windows.
+
+    Example:
+        >>> inferer = SlidingWindowInferer((4, 4), overlap=0.5, batch_size=8, output="logits")
+        >>> image = np.random.default_rng(0).normal(size=(10, 7, 2)).astype("float32")
+        >>> result = inferer(lambda batch: batch, image)  # the identity as the model
+        >>> result.shape, bool(np.allclose(result, image, atol=1e-6)), inferer.windows
+        ((10, 7, 2), True, 12)
+
+    Raises:
+        ConfigError: For an invalid option (the message names it).
+        DataError: If the image's rank does not match ``roi_size`` or the model's
+            output does not keep the window's spatial shape.
+    """
+
+    def __init__(
+        self,
+        roi_size: Sequence[int],
+        overlap: float = 0.5,
+        mode: str = "gaussian",
+        batch_size: int = 4,
+        tta: bool = False,
+        output: str = "probabilities",
+        activation: str | None = "sigmoid",
+        sigma_scale: float = 0.125,
+        pad_value: float = 0.0,
+    ) -> None:
+        self.roi_size = tuple(int(s) for s in roi_size)
+        if len(self.roi_size) not in (2, 3) or min(self.roi_size) < 1:
+            raise ConfigError(
+                f"roi_size must give 2 or 3 positive window sizes, got {tuple(roi_size)}."
+            )
+        if not 0.0 <= float(overlap) < 1.0:
+            raise ConfigError(f"overlap must be in [0, 1), got {overlap}.")
+        if int(batch_size) < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}.")
+        self.overlap = float(overlap)
+        self.mode = check_choice(mode, _MODES, what="SlidingWindowInferer mode")
+        self.batch_size = int(batch_size)
+        self.tta = bool(tta)
+        self.output = check_choice(output, _OUTPUTS, what="SlidingWindowInferer output")
+        if activation not in _ACTIVATIONS:
+            raise ConfigError(
+                f"activation must be 'sigmoid', 'softmax' or None, got {activation!r}."
+            )
+        self.activation = activation
+        self.sigma_scale = float(sigma_scale)
+        self.pad_value = float(pad_value)
+        if self.mode == "gaussian":
+            self.importance = gaussian_importance_map(self.roi_size, self.sigma_scale)
+        else:
+            self.importance = np.ones(self.roi_size, dtype=np.float32)
+        self.model_calls = 0
+        self.windows = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"SlidingWindowInferer(roi_size={self.roi_size}, overlap={self.overlap}, "
+            f"mode={self.mode!r}, batch_size={self.batch_size}, tta={self.tta}, "
+            f"output={self.output!r}, activation={self.activation!r})"
+        )
+
+    def predict_function(self, model: Any) -> Callable[[np.ndarray], np.ndarray]:
+        """A function from a batch of windows to the model's (first) output as NumPy.
+
+        A Keras model runs through ``predict_on_batch``: one compiled function,
+        traced once because every batch has the same shape. A deep-supervision model's
+        first output is its highest-resolution head.
+        """
+        import keras
+
+        call = model.predict_on_batch if isinstance(model, keras.Model) else model
+
+        def predict(batch: np.ndarray) -> np.ndarray:
+            result = call(batch)
+            if isinstance(result, dict):
+                result = next(iter(result.values()))
+            if isinstance(result, (list, tuple)):
+                result = result[0]
+            return np.asarray(keras.ops.convert_to_numpy(result), dtype=np.float32)
+
+        return predict
+
+    def __call__(self, model: Any, image: Any) -> np.ndarray:
+        """Predict ``image`` of shape ``(*spatial, C)`` or ``(N, *spatial, C)``.
+
+        Args:
+            model: A ``keras.Model`` (deep-supervision models included) or any
+                function from a batch ``(B, *roi_size, C)`` to outputs
+                ``(B, *roi_size, K)``.
+            image: The channels-last image(s), any spatial size.
+
+        Returns:
+            ``(*spatial, K)`` or ``(N, *spatial, K)`` float32, like the input.
+        """
+        image = np.asarray(image, dtype=np.float32)
+        dims = len(self.roi_size)
+        if image.ndim == dims + 1:
+            return self._predict_batch(model, image[None])[0]
+        if image.ndim == dims + 2:
+            return self._predict_batch(model, image)
+        raise DataError(
+            f"A {dims}D window of size {self.roi_size} needs an image of shape "
+            f"(*spatial, C) or (N, *spatial, C) with {dims} spatial axes, got shape "
+            f"{image.shape}."
+        )
+
+    def _predict_batch(self, model: Any, images: np.ndarray) -> np.ndarray:
+        predict = self.predict_function(model)
+        spatial = images.shape[1:-1]
+        padded_spatial = tuple(max(s, r) for s, r in zip(spatial, self.roi_size, strict=True))
+        before = [(p - s) // 2 for p, s in zip(padded_spatial, spatial, strict=True)]
+        padding = [(0, 0)] + [
+            (b, p - s - b) for b, p, s in zip(before, padded_spatial, spatial, strict=True)
+        ]
+        if padded_spatial != spatial:
+            images = np.pad(images, [*padding, (0, 0)], constant_values=self.pad_value)
+        grids = [
+            window_starts(size, roi, self.overlap)
+            for size, roi in zip(padded_spatial, self.roi_size, strict=True)
+        ]
+        starts = list(itertools.product(*grids))
+        boxes = [
+            tuple(slice(a, a + r) for a, r in zip(start, self.roi_size, strict=True))
+            for start in starts
+        ]
+        weight_sum = np.zeros(padded_spatial, dtype=np.float32)
+        for box in boxes:
+            weight_sum[box] += self.importance
+        flips = _flip_combinations(len(self.roi_size)) if self.tta else [()]
+        self.model_calls = 0
+        self.windows = len(images) * len(boxes)
+        results = []
+        for image in images:
+            accumulator: np.ndarray | None = None
+            for first in range(0, len(boxes), self.batch_size):
+                chunk = boxes[first : first + self.batch_size]
+                batch = np.stack([image[(*box, slice(None))] for box in chunk])
+                if len(chunk) < self.batch_size:  # same shape every call: one trace
+                    filler = np.zeros((self.batch_size - len(chunk), *batch.shape[1:]), batch.dtype)
+                    batch = np.concatenate([batch, filler])
+                outputs = self._predict_flipped(predict, batch, flips)[: len(chunk)]
+                if accumulator is None:
+                    accumulator = np.zeros((*padded_spatial, outputs.shape[-1]), np.float32)
+                for box, output in zip(chunk, outputs, strict=True):
+                    accumulator[(*box, slice(None))] += output * self.importance[..., None]
+            assert accumulator is not None
+            accumulator /= weight_sum[..., None]
+            crop = tuple(slice(b, b + s) for b, s in zip(before, spatial, strict=True))
+            results.append(accumulator[(*crop, slice(None))])
+        blended = np.stack(results)
+        if self.output == "probabilities":
+            blended = _activation(blended, self.activation)
+        return blended
+
+    def _predict_flipped(
+        self,
+        predict: Callable[[np.ndarray], np.ndarray],
+        batch: np.ndarray,
+        flips: Sequence[tuple[int, ...]],
+    ) -> np.ndarray:
+        total: np.ndarray | None = None
+        for axes in flips:
+            flipped = np.flip(batch, axis=axes) if axes else batch
+            output = predict(np.ascontiguousarray(flipped))
+            self.model_calls += 1
+            if output.shape[:-1] != batch.shape[:-1]:
+                raise DataError(
+                    f"The model turned a batch of windows of shape {batch.shape} into outputs "
+                    f"of shape {output.shape}; sliding-window inference needs outputs of the "
+                    "window's spatial size (is roi_size a multiple of the network's stride?)."
+                )
+            output = np.flip(output, axis=axes) if axes else output
+            total = output if total is None else total + output
+        assert total is not None
+        return total / len(flips)
+
+
+def sliding_window_inference(
+    model: Any,
+    image: Any,
+    roi_size: Sequence[int],
+    overlap: float = 0.5,
+    mode: str = "gaussian",
+    batch_size: int = 4,
+    tta: bool = False,
+    output: str = "probabilities",
+    activation: str | None = "sigmoid",
+    **kwargs: Any,
+) -> np.ndarray:
+    """Predict a whole image window by window; see :class:`SlidingWindowInferer`.
+
+    Example:
+        >>> image = np.ones((9, 9, 9, 1), dtype="float32")
+        >>> sliding_window_inference(lambda b: b * 2, image, (4, 4, 4), output="logits")[0, 0, 0]
+        array([2.], dtype=float32)
+    """
+    inferer = SlidingWindowInferer(
+        roi_size,
+        overlap=overlap,
+        mode=mode,
+        batch_size=batch_size,
+        tta=tta,
+        output=output,
+        activation=activation,
+        **kwargs,
+    )
+    return inferer(model, image)

@@ -1,0 +1,197 @@
+"""Post-processing to BraTS labels, geometry restoration, NIfTI output, the Predictor."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from unetseg.errors import ConfigError, DataError
+from unetseg.inference import (
+    BratsPostprocess,
+    Predictor,
+    SlidingWindowInferer,
+    brats_submission_name,
+    probabilities_to_brats_labels,
+    restore_geometry,
+    suppress_small_enhancing,
+    write_label_map,
+)
+from unetseg.regions import labels_to_regions
+from unetseg.transforms import Compose, CropForegroundd, LoadImaged, SpatialPadd
+
+# A non-canonical affine (x flipped, y and z swapped, 1.5 mm slices): every geometry
+# step has something to undo.
+AFFINE = np.array(
+    [[-1.0, 0, 0, 120.0], [0, 0, 1.5, -100.0], [0, 1.0, 0, -80.0], [0, 0, 0, 1]], dtype=float
+)
+
+
+@pytest.mark.parametrize(
+    ("wt", "tc", "et", "label"),
+    [
+        (0.9, 0.9, 0.9, 4),
+        (0.9, 0.9, 0.1, 1),
+        (0.9, 0.1, 0.1, 2),
+        (0.1, 0.1, 0.1, 0),
+        (0.1, 0.1, 0.9, 4),  # not nested: the innermost region wins
+        (0.1, 0.9, 0.1, 1),
+        (0.5, 0.5, 0.5, 0),  # the threshold itself is outside
+    ],
+)
+def test_probabilities_to_labels_by_hand(wt, tc, et, label):
+    assert probabilities_to_brats_labels(np.array([[wt, tc, et]]))[0] == label
+
+
+def test_labels_survive_the_round_trip_through_regions(tumour_labels):
+    probabilities = labels_to_regions(tumour_labels).astype(np.float32)
+    np.testing.assert_array_equal(probabilities_to_brats_labels(probabilities), tumour_labels)
+
+
+def test_small_enhancing_tumour_is_relabelled_necrosis():
+    labels = np.zeros((10, 10, 10), np.uint8)
+    labels[1, 1, 1] = 4  # a stray voxel
+    labels[5:8, 5:8, 5:8] = 4  # 27 voxels
+    labels[4, 5:8, 5:8] = 1
+    total = suppress_small_enhancing(labels, 30)
+    assert (total == 4).sum() == 0
+    assert (total == 1).sum() == 9 + 28
+    assert (suppress_small_enhancing(labels, 28) == 4).sum() == 28  # 28 voxels: kept
+    components = suppress_small_enhancing(labels, 2, per_component=True)
+    assert components[1, 1, 1] == 1
+    assert (components == 4).sum() == 27
+    # Diagonal neighbours are one component (26-connectivity).
+    diagonal = np.zeros((4, 4, 4), np.uint8)
+    diagonal[0, 0, 0] = diagonal[1, 1, 1] = 4
+    assert (suppress_small_enhancing(diagonal, 2, per_component=True) == 4).sum() == 2
+    # The input is not modified; 0 turns the step off.
+    assert (labels == 4).sum() == 28
+    np.testing.assert_array_equal(suppress_small_enhancing(labels, 0), labels)
+    with pytest.raises(ConfigError, match="min_voxels"):
+        suppress_small_enhancing(labels, -1)
+
+
+def test_submission_name():
+    assert brats_submission_name("BraTS20_Validation_007") == "BraTS20_Validation_007.nii.gz"
+    with pytest.raises(DataError):
+        brats_submission_name("../escape/x")
+
+
+def _write_case(folder, labels, brain):
+    """Four channels encoding the regions as intensities (so a fixed function segments)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    regions = labels_to_regions(labels).astype(np.float32)
+    channels = [brain * 1.0 + 10 * regions[..., i] for i in range(3)] + [brain * 1.0]
+    paths = []
+    for name, data in zip(("flair", "t1", "t1ce", "t2"), channels, strict=True):
+        path = folder / f"{folder.name}_{name}.nii.gz"
+        nib.save(nib.Nifti1Image(data.astype(np.float32), AFFINE), str(path))
+        paths.append(str(path))
+    return {"id": folder.name, "image": paths}
+
+
+def _region_logits(batch):
+    """In-region voxels have value 11 (logit 6); brain 1 (-4); outside/padding 0 (-5)."""
+    return batch[..., :3] - 5.0
+
+
+@pytest.fixture
+def case(tmp_path, tumour_labels):
+    brain = np.zeros(tumour_labels.shape, bool)
+    brain[3:30, 2:31, 1:23] = True
+    return _write_case(tmp_path / "BraTS20_Validation_001", tumour_labels, brain), tumour_labels
+
+
+@pytest.mark.parametrize("canonical", [False, True])
+def test_predictor_writes_the_labels_on_the_source_grid(tmp_path, case, canonical):
+    record, labels = case
+    preprocess = Compose(
+        [
+            LoadImaged("image", as_closest_canonical=canonical),
+            CropForegroundd("image", margin=1),
+            SpatialPadd("image", 40),
+        ]
+    )
+    predictor = Predictor(
+        _region_logits,
+        SlidingWindowInferer((16, 16, 16), overlap=0.5, batch_size=4, tta=True),
+        preprocess,
+    )
+    output = tmp_path / "predictions"
+    paths = predictor.predict([record], output, progress=False)
+    assert paths == [output / "BraTS20_Validation_001.nii.gz"]
+    written = nib.load(str(paths[0]))
+    np.testing.assert_allclose(written.affine, AFFINE)
+    assert written.get_data_dtype() == np.uint8
+    np.testing.assert_array_equal(np.asarray(written.dataobj), labels)
+
+
+def test_predictor_skips_written_cases_unless_told(tmp_path, case):
+    record, _ = case
+    calls = []
+
+    def counting(batch):
+        calls.append(1)
+        return _region_logits(batch)
+
+    predictor = Predictor(counting, SlidingWindowInferer((16, 16, 16), batch_size=8))
+    output = tmp_path / "out"
+    predictor.predict([record], output, progress=False)
+    first = len(calls)
+    assert first > 0
+    before = (output / "BraTS20_Validation_001.nii.gz").stat().st_mtime_ns
+    predictor.predict([record], output, progress=False)
+    assert len(calls) == first
+    assert (output / "BraTS20_Validation_001.nii.gz").stat().st_mtime_ns == before
+    predictor.predict([record], output, overwrite=True, progress=False)
+    assert len(calls) == 2 * first
+    assert sorted(p.name for p in output.iterdir()) == ["BraTS20_Validation_001.nii.gz"]
+
+
+def test_predictor_refuses_bad_records_and_models(tmp_path, case):
+    record, _ = case
+    inferer = SlidingWindowInferer((16, 16, 16))
+    with pytest.raises(DataError, match="does not exist"):
+        Predictor(tmp_path / "missing.keras", inferer)
+    with pytest.raises(ConfigError, match="SlidingWindowInferer"):
+        Predictor(_region_logits, (16, 16, 16))
+    predictor = Predictor(_region_logits, inferer)
+    with pytest.raises(DataError, match="no 'id'"):
+        predictor.predict([{"image": record["image"]}], tmp_path, progress=False)
+    with pytest.raises(DataError, match="unique"):
+        predictor.predict([record, record], tmp_path, progress=False)
+    broken = Predictor(_region_logits, inferer, preprocess=lambda r: {"id": r["id"]})
+    with pytest.raises(DataError, match="BraTS20_Validation_001"):
+        broken.predict([record], tmp_path / "x", progress=False)
+    assert not (tmp_path / "x").exists()
+
+
+def test_restore_geometry_undoes_crops_and_pads(tumour_labels):
+    record = {"image": tumour_labels[..., None].astype(np.float32)}
+    record["image_meta"] = {"spatial_shape": tumour_labels.shape}
+    prepared = Compose([CropForegroundd("image"), SpatialPadd("image", 24)])(record)
+    restored = restore_geometry(prepared["image"], prepared["image_meta"])
+    np.testing.assert_array_equal(restored[..., 0], tumour_labels)
+    with pytest.raises(DataError, match="shape"):
+        restore_geometry(prepared["image"], {**prepared["image_meta"], "spatial_shape": (1, 2, 3)})
+
+
+def test_write_label_map_checks_its_input(tmp_path, tumour_labels):
+    path = write_label_map(tumour_labels, tmp_path / "a.nii.gz")
+    np.testing.assert_array_equal(np.asarray(nib.load(str(path)).dataobj), tumour_labels)
+    with pytest.raises(DataError, match="integers"):
+        write_label_map(tumour_labels.astype(np.float32), tmp_path / "b.nii.gz")
+    with pytest.raises(DataError, match="integers"):
+        write_label_map(np.full((2, 2, 2), 300), tmp_path / "c.nii.gz")
+    assert not (tmp_path / "b.nii.gz").exists()
+
+
+def test_brats_postprocess_options_are_checked():
+    with pytest.raises(ConfigError, match="threshold"):
+        BratsPostprocess(threshold=2)
+    with pytest.raises(ConfigError, match="min_enhancing_voxels"):
+        BratsPostprocess(min_enhancing_voxels=-3)
+    post = BratsPostprocess(min_enhancing_voxels=5)
+    probabilities = np.zeros((4, 4, 4, 3), np.float32)
+    probabilities[0, 0, 0] = 0.9
+    assert post(probabilities)[0, 0, 0] == 1
