@@ -48,3 +48,13 @@ def test_inference_latency(run_quick):
     assert plain["windows"] == tta["windows"] > 1
     assert plain["output_shape"] == [40, 36, 30, 3]
     assert table.startswith("# Inference latency")
+
+
+@pytest.mark.slow
+def test_trainer_overhead(run_quick):
+    record, table = run_quick("trainer_overhead.py")
+    result = record["result"]
+    assert result["bare_patches_per_s"] > 0
+    assert result["trainer_patches_per_s"] > 0
+    assert len(result["trainer_epochs_s"]) == 2
+    assert table.startswith("# Trainer overhead")

@@ -1,0 +1,41 @@
+"""Training: the :class:`Trainer`, its callbacks, learning-rate schedules and devices.
+
+:class:`Trainer` wraps ``model.fit`` with what a segmentation run needs: optimiser and
+schedule defaults (nnU-Net's SGD + poly, or AdamW + warm-up cosine), validation by
+sliding-window Dice on whole volumes, atomic ``best``/``last`` checkpoints and resume in
+a work directory, early stopping, a clear stop on a NaN loss, mixed precision and data
+parallelism.
+"""
+
+from unetseg.training.callbacks import (
+    SlidingWindowValidation,
+    Throughput,
+    WorkDirCheckpoint,
+    read_history,
+    validation_arrays,
+)
+from unetseg.training.distribution import DistributionContext
+from unetseg.training.schedules import (
+    SCHEDULES,
+    PolyDecay,
+    WarmupCosine,
+    build_optimizer,
+    build_schedule,
+)
+from unetseg.training.trainer import Trainer, TrainingError
+
+__all__ = [
+    "SCHEDULES",
+    "DistributionContext",
+    "PolyDecay",
+    "SlidingWindowValidation",
+    "Throughput",
+    "Trainer",
+    "TrainingError",
+    "WarmupCosine",
+    "WorkDirCheckpoint",
+    "build_optimizer",
+    "build_schedule",
+    "read_history",
+    "validation_arrays",
+]

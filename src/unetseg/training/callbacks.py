@@ -1,0 +1,294 @@
+"""The Trainer's callbacks: throughput, full-volume validation, checkpoints and history.
+
+They run in this order at the end of every epoch, each adding to the epoch's logs:
+
+1. :class:`Throughput` — patches per second of the training steps (validation
+   excluded) and the learning rate;
+2. :class:`SlidingWindowValidation` — Dice per region over whole validation volumes,
+   by sliding-window inference, every ``every`` epochs;
+3. :class:`WorkDirCheckpoint` — writes ``history.csv``, ``best.keras`` (when the
+   monitored value improved) and ``last.keras``, each atomically and in that order;
+   stops on a NaN loss or when early stopping runs out of patience.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from unetseg.errors import ConfigError, DataError, check_choice
+from unetseg.fileio import atomic_write
+from unetseg.metrics.overlap import dice
+from unetseg.regions import labels_to_regions
+
+__all__ = [
+    "SlidingWindowValidation",
+    "Throughput",
+    "WorkDirCheckpoint",
+    "read_history",
+    "validation_arrays",
+]
+
+
+class Throughput(keras.callbacks.Callback):
+    """Log ``patches_per_s``, ``epoch_s`` and ``learning_rate`` at every epoch end.
+
+    Args:
+        batch_size: Patches per training batch.
+    """
+
+    def __init__(self, batch_size: int | None) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+        self._start = 0.0
+        self._batches = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+        self._batches = 0
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._batches += 1
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is None:
+            return
+        seconds = time.perf_counter() - self._start
+        logs["epoch_s"] = seconds
+        if self.batch_size:
+            logs["patches_per_s"] = self._batches * self.batch_size / max(seconds, 1e-9)
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None:
+            rate = keras.ops.convert_to_numpy(optimizer.learning_rate)
+            logs["learning_rate"] = float(rate)
+
+
+def validation_arrays(case: Any, num_channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(image, target masks)`` of a validation case.
+
+    A case is a ``(image, target)`` pair, a record with ``"image"`` and ``"label"``,
+    or a cached case (:class:`~unetseg.data.CachedCase`). A target with one channel
+    holding BraTS labels (0/1/2/4) becomes the WT/TC/ET region masks when the model
+    has three outputs.
+    """
+    if hasattr(case, "array"):
+        image, target = case.array("image"), case.array("label")
+    elif isinstance(case, dict):
+        image, target = case["image"], case["label"]
+    else:
+        image, target = case
+    image, target = np.asarray(image, dtype=np.float32), np.asarray(target)
+    if target.shape[-1] != num_channels and target.shape[-1] == 1 and num_channels == 3:
+        target = labels_to_regions(target[..., 0].astype(np.int64))
+    if target.shape[-1] != num_channels or target.shape[:-1] != image.shape[:-1]:
+        raise DataError(
+            f"A validation case has image shape {image.shape} and target shape {target.shape}; "
+            f"the target needs the image's spatial shape and {num_channels} channels (one "
+            "mask per model output)."
+        )
+    return image, target
+
+
+class SlidingWindowValidation(keras.callbacks.Callback):
+    """Dice per output channel over whole validation volumes, by sliding window.
+
+    Args:
+        cases: Validation cases (see :func:`validation_arrays`).
+        inferer: A :class:`~unetseg.inference.SlidingWindowInferer`.
+        channel_names: Names of the output channels (``("wt", "tc", "et")``); the logs
+            get ``val_dice_<name>`` and their mean ``val_dice``.
+        every: Validate every this many epochs (and always at the last epoch).
+        mode: ``"threshold"`` (independent channels, probability > 0.5) or
+            ``"argmax"`` (exclusive classes; channel 0 is background and not scored).
+        call_directly: Call the model as a function instead of ``predict_on_batch``.
+            Under ``tf.distribute.MirroredStrategy`` Keras's ``predict_on_batch`` runs
+            the whole batch on every replica and returns each replica's copy (Keras
+            3.15), so the Trainer sets this there.
+
+    Per case, Dice of each channel (1 when prediction and truth are both empty, as
+    BraTS scores it); the logged value is the mean over cases.
+    """
+
+    def __init__(
+        self,
+        cases: Sequence[Any],
+        inferer: Any,
+        channel_names: Sequence[str] = ("wt", "tc", "et"),
+        every: int = 1,
+        mode: str = "threshold",
+        call_directly: bool = False,
+    ) -> None:
+        super().__init__()
+        if not cases:
+            raise ConfigError("SlidingWindowValidation needs at least one validation case.")
+        if int(every) < 1:
+            raise ConfigError(f"Validation every {every} epochs: must be >= 1.")
+        self.cases = list(cases)
+        self.inferer = inferer
+        self.channel_names = [str(n).lower() for n in channel_names]
+        self.every = int(every)
+        self.mode = check_choice(mode, ("threshold", "argmax"), what="validation mode")
+        self.call_directly = bool(call_directly)
+
+    def evaluate(self, model: Any) -> dict[str, float]:
+        """Mean Dice per channel (``val_dice_<name>``) and overall (``val_dice``)."""
+        scores: dict[str, list[float]] = {name: [] for name in self.channel_names}
+        outputs = len(self.channel_names) + (1 if self.mode == "argmax" else 0)
+        predictor = (lambda batch: model(batch, training=False)) if self.call_directly else model
+        for case in self.cases:
+            image, target = validation_arrays(case, outputs)
+            probabilities = self.inferer(predictor, image)
+            if self.mode == "argmax":
+                classes = probabilities.argmax(axis=-1)
+                truth_classes = target.argmax(axis=-1)
+                pairs = [(classes == c, truth_classes == c) for c in range(1, outputs)]
+            else:
+                pairs = [(probabilities[..., c] > 0.5, target[..., c] > 0) for c in range(outputs)]
+            for name, (prediction, truth) in zip(self.channel_names, pairs, strict=True):
+                scores[name].append(dice(prediction, truth))
+        result = {f"val_dice_{name}": float(np.mean(values)) for name, values in scores.items()}
+        result["val_dice"] = float(np.mean(list(result.values())))
+        return result
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        last = epoch + 1 == self.params.get("epochs") if self.params else False
+        if logs is None or ((epoch + 1) % self.every and not last):
+            return
+        logs.update(self.evaluate(self.model))
+
+
+def read_history(path: str | os.PathLike[str]) -> list[dict[str, float]]:
+    """Rows of a ``history.csv``; empty cells (metrics not computed that epoch) are NaN."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    rows = []
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            rows.append({k: float(v) if v != "" else math.nan for k, v in row.items()})
+    return rows
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+class WorkDirCheckpoint(keras.callbacks.Callback):
+    """History, best and last checkpoints in a work directory; NaN stop; early stopping.
+
+    Args:
+        work_dir: The run's folder.
+        monitor: The log entry that picks ``best.keras`` (``"val_dice"``); epochs
+            without it (not validated) do not count.
+        mode: ``"max"`` or ``"min"``.
+        patience: Stop after this many validated epochs without improvement
+            (``None``: never).
+        history: The rows of the epochs already done (when resuming).
+
+    Each epoch end writes, atomically and in this order, ``history.csv`` (one row per
+    epoch), ``best.keras`` if the monitored value improved, and ``last.keras`` (model
+    and optimiser state). The number of optimiser steps in ``last.keras`` is what a
+    resume trusts; the history is cut back to it, so a crash between two writes loses
+    at most the epoch being written. A NaN or infinite loss stops the run at once, with
+    nothing written for that epoch: ``last.keras`` stays the last good one.
+    """
+
+    def __init__(
+        self,
+        work_dir: str | os.PathLike[str],
+        monitor: str = "val_dice",
+        mode: str = "max",
+        patience: int | None = None,
+        history: Sequence[dict[str, float]] = (),
+    ) -> None:
+        super().__init__()
+        self.work_dir = Path(work_dir)
+        self.monitor = monitor
+        self.mode = check_choice(mode, ("max", "min"), what="monitor mode")
+        if patience is not None and int(patience) < 1:
+            raise ConfigError(f"patience must be >= 1 or None, got {patience}.")
+        self.patience = patience
+        self.history = [dict(row) for row in history]
+        self.diverged: tuple[int, int, float] | None = None
+        self.stopped_early = False
+        self._epoch = 0
+
+    # -- state recomputed from the history, so a resumed run continues it exactly --
+    def _better(self, value: float, best: float | None) -> bool:
+        if best is None:
+            return True
+        return value > best if self.mode == "max" else value < best
+
+    def best_and_wait(self) -> tuple[float | None, int]:
+        """The best monitored value so far and the validated epochs since it."""
+        best, wait = None, 0
+        for row in self.history:
+            value = row.get(self.monitor, math.nan)
+            if not _finite(value):
+                continue
+            if self._better(value, best):
+                best, wait = value, 0
+            else:
+                wait += 1
+        return best, wait
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not _finite(loss):
+            self.diverged = (self._epoch, batch, float(loss))
+            self.model.stop_training = True
+
+    def _write_history(self) -> None:
+        columns: list[str] = []
+        for row in self.history:
+            columns += [key for key in row if key not in columns]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for row in self.history:
+            writer.writerow({k: "" if not _finite(v) else repr(float(v)) for k, v in row.items()})
+        with atomic_write(self.work_dir / "history.csv") as handle:
+            handle.write(buffer.getvalue())
+
+    def _save(self, name: str) -> None:
+        target = self.work_dir / name
+        temporary = self.work_dir / f".{name}.partial.keras"
+        self.model.save(temporary)
+        os.replace(temporary, target)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.diverged is not None:
+            return
+        logs = dict(logs or {})
+        if not _finite(logs.get("loss", 0.0)):
+            self.diverged = (epoch, -1, float(logs["loss"]))
+            self.model.stop_training = True
+            return
+        best_before, _ = self.best_and_wait()
+        row = {"epoch": float(epoch + 1)}
+        row.update({k: float(v) for k, v in logs.items() if _finite(v)})
+        self.history.append(row)
+        self._write_history()
+        value = row.get(self.monitor, math.nan)
+        if _finite(value) and self._better(value, best_before):
+            self._save("best.keras")
+        self._save("last.keras")
+        _, wait = self.best_and_wait()
+        if self.patience is not None and wait >= self.patience:
+            self.stopped_early = True
+            self.model.stop_training = True
