@@ -22,7 +22,7 @@ def readme_command(which: str) -> str:
 def test_readme_has_exactly_the_two_setup_commands():
     setup = (ROOT / "README.md").read_text().split("## Set-up", 1)[1].split("\n## ", 1)[0]
     assert setup.count("```bash") == 2
-    assert "examples/quickstart.py" in readme_command("main")
+    assert readme_command("main").endswith("unetseg train quick")
     assert "pytest" in readme_command("test")
 
 

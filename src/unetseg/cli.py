@@ -1,0 +1,227 @@
+"""The ``unetseg`` command line: ``synth``, ``train``, ``predict``, ``evaluate``, ``info``.
+
+Every subcommand has ``--help``. A user mistake (a missing file, a bad setting) ends
+with one clear line on stderr and exit code 2; ``--debug`` shows the traceback
+instead. Keras and TensorFlow are imported only by the subcommands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from unetseg.errors import UnetsegError
+
+__all__ = ["main"]
+
+# The shipped recipes: inside the wheel (``unetseg/recipes``), or in the source tree.
+RECIPE_FOLDERS = (
+    Path(__file__).resolve().parent / "recipes",
+    Path(__file__).resolve().parents[2] / "examples" / "brats2020" / "configs",
+)
+
+
+def _recipe_path(name: str) -> Path:
+    """A recipe file, or the name of one shipped with unetseg (``quick``, ...)."""
+    path = Path(name)
+    if path.suffix == ".toml" or path.exists():
+        return path
+    for folder in RECIPE_FOLDERS:
+        if (folder / f"{name}.toml").is_file():
+            return folder / f"{name}.toml"
+    shipped = sorted({p.stem for f in RECIPE_FOLDERS if f.is_dir() for p in f.glob("*.toml")})
+    raise UnetsegError(f"No recipe file {name!r}; the shipped recipes are {', '.join(shipped)}.")
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from unetseg.data import write_synthetic_brats
+
+    shape = tuple(args.shape)
+    if len(shape) != 3:
+        raise UnetsegError(f"--shape needs three sizes, got {args.shape}.")
+    folders = write_synthetic_brats(
+        args.output, args.cases, shape=shape, seed=args.seed, validation=args.validation
+    )
+    print(f"Wrote {len(folders)} cases of {shape} voxels to {args.output}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from unetseg.recipe import load_config, run
+
+    config = load_config(_recipe_path(args.recipe), args.set or [])
+    work_dir = args.work_dir or Path("runs") / config["recipe"]["name"]
+    run(config, work_dir, data=args.data)
+    return 0
+
+
+def _load_recipe_json(work_dir: Path) -> dict:
+    import json
+
+    from unetseg.recipe import apply_overrides
+
+    path = work_dir / "recipe.json"
+    if not path.is_file():
+        raise UnetsegError(f"{work_dir} is not a recipe run: it has no recipe.json.")
+    return apply_overrides(json.loads(path.read_text()), [])
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from unetseg.data import find_brats_cases
+    from unetseg.recipe import apply_overrides, predict_cases
+
+    work_dir = Path(args.run)
+    config = apply_overrides(_load_recipe_json(work_dir), args.set or [])
+    model = Path(args.model) if args.model else work_dir / f"{args.checkpoint}.keras"
+    records = find_brats_cases(args.cases, require_labels=False)
+    paths = predict_cases(model, records, args.output, config, overwrite=args.overwrite)
+    print(f"{len(paths)} predictions in {args.output}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from unetseg.data import find_brats_cases
+    from unetseg.recipe import evaluate_predictions
+
+    records = find_brats_cases(args.truth, require_labels=True)
+    if args.cases:
+        wanted = set(args.cases)
+        records = [r for r in records if r["id"] in wanted]
+    else:  # the cases that were predicted
+        predicted = {p.name.removesuffix(".nii.gz") for p in Path(args.predictions).glob("*.nii.gz")}
+        records = [r for r in records if r["id"] in predicted]
+    if not records:
+        raise UnetsegError(f"No prediction in {args.predictions} matches a case in {args.truth}.")
+    evaluation = evaluate_predictions(args.predictions, records)
+    evaluation.to_csv(args.output)
+    print(evaluation.format_summary())
+    print(f"Per-case metrics in {args.output}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from unetseg.info import environment_report, format_report
+
+    print(format_report(environment_report(devices=not args.no_devices)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``unetseg`` (also used to document the command line)."""
+    parser = argparse.ArgumentParser(
+        prog="unetseg",
+        description="U-Net segmentation of brain tumours (BraTS) with Keras 3.",
+        epilog="Run 'unetseg COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    synth = commands.add_parser(
+        "synth",
+        help="generate BraTS-like cases",
+        description="Write generated BraTS-like cases (4 modalities, labels 0/1/2/4) in the "
+        "official BraTS 2020 folder layout.",
+    )
+    synth.add_argument("output", type=Path, help="the folder to write")
+    synth.add_argument("--cases", type=int, default=10, help="how many cases (default 10)")
+    synth.add_argument(
+        "--shape", type=int, nargs=3, default=[96, 96, 64], help="volume shape (default 96 96 64)"
+    )
+    synth.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    synth.add_argument(
+        "--validation", action="store_true", help="write validation cases without labels"
+    )
+    synth.set_defaults(handler=_synth)
+
+    train = commands.add_parser(
+        "train",
+        help="train, evaluate and draw a recipe",
+        description="Run a recipe: train on BraTS (or generated) data, predict the held-out "
+        "cases, evaluate them (Dice, HD95, sensitivity, specificity per region) and draw "
+        "figures. An interrupted run continues when started again with the same work dir.",
+    )
+    train.add_argument(
+        "recipe",
+        nargs="?",
+        default="quick",
+        help="a recipe file or the name of a shipped one: quick (default), 3d_fullres, seed_2d",
+    )
+    train.add_argument("--data", help="a MICCAI_BraTS2020_TrainingData folder (default: generated)")
+    train.add_argument("--work-dir", type=Path, help="the run's folder (default runs/<name>)")
+    train.add_argument(
+        "--set",
+        action="append",
+        metavar="SECTION.KEY=VALUE",
+        help="override a recipe setting, e.g. --set train.epochs=2 (repeatable)",
+    )
+    train.set_defaults(handler=_train)
+
+    predict = commands.add_parser(
+        "predict",
+        help="segment cases with a trained run",
+        description="Write BraTS-format label maps (<case id>.nii.gz, uint8, source affine) "
+        "for every case folder under CASES, with the preprocessing and inference settings "
+        "of the run.",
+    )
+    predict.add_argument("run", help="the work dir of a 'unetseg train' run")
+    predict.add_argument("cases", help="a BraTS folder of cases (labels not needed)")
+    predict.add_argument("output", type=Path, help="the folder for the predictions")
+    predict.add_argument(
+        "--checkpoint", choices=("best", "last"), default="best", help="which model (default best)"
+    )
+    predict.add_argument("--model", help="a .keras file to use instead of the run's checkpoint")
+    predict.add_argument("--overwrite", action="store_true", help="redo cases already written")
+    predict.add_argument(
+        "--set",
+        action="append",
+        metavar="SECTION.KEY=VALUE",
+        help="override an inference setting, e.g. --set inference.tta=true",
+    )
+    predict.set_defaults(handler=_predict)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score predictions against ground truth",
+        description="Score <case id>.nii.gz predictions against the segmentations of a BraTS "
+        "training folder: Dice, HD95, sensitivity and specificity of WT, TC and ET.",
+    )
+    evaluate.add_argument("predictions", help="the folder of predictions")
+    evaluate.add_argument("truth", help="a BraTS training folder with segmentations")
+    evaluate.add_argument(
+        "--output", type=Path, default=Path("metrics.csv"), help="the CSV to write"
+    )
+    evaluate.add_argument("--cases", nargs="+", help="only these case ids")
+    evaluate.set_defaults(handler=_evaluate)
+
+    info = commands.add_parser(
+        "info",
+        help="versions, backend and devices",
+        description="Print the versions, the Keras backend and the devices, for bug reports.",
+    )
+    info.add_argument("--no-devices", action="store_true", help="do not start the backend")
+    info.set_defaults(handler=_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except (UnetsegError, FileNotFoundError, FileExistsError) as error:
+        if args.debug:
+            raise
+        print(f"unetseg {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"unetseg {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""The ``unetseg`` command line, end to end in subprocesses, and its error handling."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from importlib.metadata import entry_points
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from unetseg.cli import build_parser
+
+TINY = [
+    "--set",
+    "model.config={spatial_dims=3, in_channels=4, out_channels=3, features=[4, 8]}",
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "train.steps_per_epoch=2",
+    "--set",
+    "train.patch_size=[16, 16, 16]",
+    "--set",
+    "train.val_every=1",
+    "--set",
+    "train.workers=1",
+    "--set",
+    "inference.roi_size=[32, 32, 32]",
+    "--set",
+    "data.test_cases=2",
+]
+
+
+def unetseg(*arguments, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "unetseg", *map(str, arguments)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=cwd,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+
+
+def test_the_console_script_is_declared():
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "unetseg"]
+    assert script.value == "unetseg.cli:main"
+
+
+@pytest.mark.slow
+def test_synth_train_predict_evaluate_end_to_end(tmp_path):
+    data = tmp_path / "data"
+    result = unetseg("synth", data, "--cases", 4, "--shape", 32, 32, 24, "--seed", 1)
+    assert result.returncode == 0, result.stderr
+    assert len(list(data.iterdir())) == 4
+
+    work = tmp_path / "run"
+    result = unetseg("train", "quick", "--data", data, "--work-dir", work, *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "WT" in result.stdout
+    assert "HD95" in result.stdout or "hd95" in result.stdout
+    for name in ("best.keras", "last.keras", "history.csv", "recipe.json", "metrics.csv"):
+        assert (work / name).is_file(), name
+    assert (work / "figures" / "training_curves.png").is_file()
+    assert len(list((work / "figures").glob("overlay_*.png"))) == 2
+    with (work / "metrics.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2 * 3
+    assert {row["region"] for row in rows} == {"WT", "TC", "ET"}
+
+    predictions = tmp_path / "predictions"
+    result = unetseg("predict", work, data, predictions)
+    assert result.returncode == 0, result.stderr[-3000:]
+    written = sorted(predictions.glob("*.nii.gz"))
+    assert len(written) == 4
+    source = nib.load(str(next((data / "BraTS20_Training_001").glob("*_flair.nii.gz"))))
+    prediction = nib.load(str(predictions / "BraTS20_Training_001.nii.gz"))
+    assert prediction.shape == source.shape
+    np.testing.assert_allclose(prediction.affine, source.affine)
+    assert set(np.unique(np.asarray(prediction.dataobj))) <= {0, 1, 2, 4}
+
+    result = unetseg("evaluate", predictions, data, "--output", tmp_path / "m.csv")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "4 cases" in result.stdout
+    assert (tmp_path / "m.csv").is_file()
+
+
+def test_info():
+    result = unetseg("info", "--no-devices")
+    assert result.returncode == 0, result.stderr
+    assert "keras" in result.stdout.lower()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["train", "nosuch"], "No recipe file 'nosuch'; the shipped recipes are 3d_fullres"),
+        (["train", "quick", "--set", "train.epoch=2"], "unknown setting train.epoch"),
+        (["train", "3d_fullres"], "pass --data"),
+        (["train", "seed_2d"], "not implemented yet"),
+        (["evaluate", "nowhere", "nowhere"], "nowhere"),
+        (["predict", "nowhere", "nowhere", "out"], "no recipe.json"),
+    ],
+)
+def test_mistakes_give_one_line_and_exit_code_2(tmp_path, arguments, message):
+    result = unetseg(*arguments, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("unetseg")]
+    assert len(lines) == 1
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = unetseg("--debug", "train", "nosuch", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["synth"], ["train"], ["predict"], ["evaluate"], ["info"]])
+def test_help_at_every_level(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([*command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: unetseg" in capsys.readouterr().out
+
+
+def test_the_command_line_page_documents_every_command_and_option():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if a.dest == "command"]
+    for name, subparser in commands.choices.items():
+        assert f"## `unetseg {name}`" in page
+        for action in subparser._actions:
+            if action.dest == "help":
+                continue
+            shown = action.option_strings[-1] if action.option_strings else f"`{action.dest}`"
+            assert shown in page, (name, shown)
