@@ -36,7 +36,12 @@ def test_every_recipe_parses_and_builds_its_model(path):
 def test_overrides_use_toml_values(tmp_path):
     config = load_config(
         CONFIGS / "quick.toml",
-        ["train.epochs=2", "train.patch_size=[16, 16, 16]", "inference.tta=true", "train.loss=dice"],
+        [
+            "train.epochs=2",
+            "train.patch_size=[16, 16, 16]",
+            "inference.tta=true",
+            "train.loss=dice",
+        ],
     )
     assert config["train"]["epochs"] == 2
     assert config["train"]["patch_size"] == [16, 16, 16]

@@ -1,7 +1,7 @@
 """Run a BraTS 2020 recipe; the same as ``unetseg train`` (``--help`` for the options).
 
-    python examples/brats2020/run.py                 # the quick recipe on generated data
-    python examples/brats2020/run.py 3d_fullres --data MICCAI_BraTS2020_TrainingData
+python examples/brats2020/run.py                 # the quick recipe on generated data
+python examples/brats2020/run.py 3d_fullres --data MICCAI_BraTS2020_TrainingData
 """
 
 import sys

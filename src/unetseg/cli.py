@@ -91,7 +91,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         wanted = set(args.cases)
         records = [r for r in records if r["id"] in wanted]
     else:  # the cases that were predicted
-        predicted = {p.name.removesuffix(".nii.gz") for p in Path(args.predictions).glob("*.nii.gz")}
+        predicted = {
+            p.name.removesuffix(".nii.gz") for p in Path(args.predictions).glob("*.nii.gz")
+        }
         records = [r for r in records if r["id"] in predicted]
     if not records:
         raise UnetsegError(f"No prediction in {args.predictions} matches a case in {args.truth}.")

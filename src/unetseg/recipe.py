@@ -95,8 +95,7 @@ def _check(config: dict[str, Any], source: str) -> dict[str, Any]:
     for section, values in config.items():
         if section not in DEFAULTS:
             raise ConfigError(
-                f"{source}: unknown section [{section}]; the sections are "
-                f"{', '.join(DEFAULTS)}."
+                f"{source}: unknown section [{section}]; the sections are {', '.join(DEFAULTS)}."
             )
         if not isinstance(values, dict):
             raise ConfigError(f"{source}: [{section}] must be a table of settings.")
@@ -109,13 +108,16 @@ def _check(config: dict[str, Any], source: str) -> dict[str, Any]:
             default = DEFAULTS[section][key]
             if isinstance(default, bool) and not isinstance(value, bool):
                 raise ConfigError(f"{source}: {section}.{key} must be true or false.")
-            if isinstance(default, (int, float)) and not isinstance(default, bool):
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise ConfigError(f"{source}: {section}.{key} must be a number, got {value!r}.")
+            is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if (
+                isinstance(default, (int, float))
+                and not isinstance(default, bool)
+                and not is_number
+            ):
+                raise ConfigError(f"{source}: {section}.{key} must be a number, got {value!r}.")
             if isinstance(default, (list, dict, str)) and not isinstance(value, type(default)):
                 raise ConfigError(
-                    f"{source}: {section}.{key} must be a {type(default).__name__}, got "
-                    f"{value!r}."
+                    f"{source}: {section}.{key} must be a {type(default).__name__}, got {value!r}."
                 )
             result[section][key] = value
     return result
@@ -324,7 +326,9 @@ def evaluate_predictions(
 
     prediction_dir = Path(prediction_dir)
     missing = [
-        r["id"] for r in truth_records if not (prediction_dir / brats_submission_name(r["id"])).is_file()
+        r["id"]
+        for r in truth_records
+        if not (prediction_dir / brats_submission_name(r["id"])).is_file()
     ]
     if missing:
         raise DataError(f"{prediction_dir} has no prediction for {', '.join(missing)}.")
@@ -344,7 +348,9 @@ def evaluate_predictions(
 
     spacing = None
     if truth_records:
-        spacing = tuple(float(z) for z in nib.load(str(truth_records[0]["label"])).header.get_zooms()[:3])
+        spacing = tuple(
+            float(z) for z in nib.load(str(truth_records[0]["label"])).header.get_zooms()[:3]
+        )
     return evaluate_brats(triples(), spacing=spacing)
 
 
@@ -373,7 +379,9 @@ def _figures(
     for record in list(test)[: config["report"]["overlays"]]:
         image = LoadImage(image_only=True)(record["image"])
         truth = np.asarray(nib.load(str(record["label"])).dataobj)
-        predicted = np.asarray(nib.load(str(prediction_dir / brats_submission_name(record["id"]))).dataobj)
+        predicted = np.asarray(
+            nib.load(str(prediction_dir / brats_submission_name(record["id"]))).dataobj
+        )
         path = folder / f"overlay_{record['id']}.png"
         overlay(image, truth, predicted, path=path, title=record["id"])
         written.append(path)

@@ -58,7 +58,22 @@ from unetseg.errors import (
     did_you_mean,
 )
 
-__all__ = ["Registry", "all_registries", "normalize_name"]
+__all__ = [
+    "KERAS_COMPONENT_MODULES",
+    "Registry",
+    "all_registries",
+    "load_keras_components",
+    "normalize_name",
+]
+
+# The modules whose import registers Keras-serialisable objects (layers, losses,
+# metrics, schedules). Named here as strings so the foundation imports nothing above it.
+KERAS_COMPONENT_MODULES = (
+    "unetseg.networks",
+    "unetseg.losses",
+    "unetseg.metrics",
+    "unetseg.training.schedules",
+)
 
 T = TypeVar("T")
 
@@ -78,6 +93,17 @@ def normalize_name(name: str) -> str:
     if not normalized:
         raise ConfigError("A registry name must not be empty.")
     return normalized
+
+
+def load_keras_components() -> None:
+    """Import every unetseg module that registers Keras objects.
+
+    Call it before ``keras.saving.load_model`` in a process that has not imported
+    them, so a saved model (with its loss, metrics and learning-rate schedule) loads
+    with no ``custom_objects``. Importing ``unetseg`` alone does not import Keras.
+    """
+    for module in KERAS_COMPONENT_MODULES:
+        importlib.import_module(module)
 
 
 def all_registries() -> dict[str, Registry[Any]]:

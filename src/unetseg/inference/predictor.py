@@ -25,9 +25,12 @@ def _load_model(model: Any) -> Any:
     if isinstance(model, (str, os.PathLike)):
         import keras
 
+        from unetseg.registry import load_keras_components
+
         path = Path(model)
         if not path.is_file():
             raise DataError(f"Model file {path} does not exist.")
+        load_keras_components()  # the loss, metrics and schedule saved with the model
         return keras.saving.load_model(path)
     if not callable(model):
         raise ConfigError(
