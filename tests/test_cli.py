@@ -88,6 +88,42 @@ def test_synth_train_predict_evaluate_end_to_end(tmp_path):
     assert (tmp_path / "m.csv").is_file()
 
 
+@pytest.mark.slow
+def test_the_seed_2d_recipe_reports_the_notebook_metric_beside_the_brats_metrics(tmp_path):
+    import json
+
+    work = tmp_path / "run"
+    result = unetseg(
+        "train",
+        "seed_2d",
+        "--work-dir",
+        work,
+        "--set",
+        "data.synthetic_shape=[48, 48, 32]",
+        "--set",
+        "data.synthetic_cases=5",
+        "--set",
+        "data.test_cases=2",
+        "--set",
+        "data.slice_range=[8, 24]",
+        "--set",
+        "train.patch_size=[32, 32]",
+        "--set",
+        "model.config={input_size=[32, 32], features=[8, 16], strides=[1, 2]}",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "train.batch_size=16",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "background included" in result.stdout
+    notebook = json.loads((work / "notebook_metric.json").read_text())
+    assert 0 <= notebook["pooled_soft_dice_with_background"] <= 1
+    assert len(notebook["per_case"]) == 2
+    assert (work / "metrics.csv").is_file()
+    assert len(list((work / "predictions").glob("*.nii.gz"))) == 2
+
+
 def test_info():
     result = unetseg("info", "--no-devices")
     assert result.returncode == 0, result.stderr
@@ -100,7 +136,6 @@ def test_info():
         (["train", "nosuch"], "No recipe file 'nosuch'; the shipped recipes are 3d_fullres"),
         (["train", "quick", "--set", "train.epoch=2"], "unknown setting train.epoch"),
         (["train", "3d_fullres"], "pass --data"),
-        (["train", "seed_2d"], "not implemented yet"),
         (["evaluate", "nowhere", "nowhere"], "nowhere"),
         (["predict", "nowhere", "nowhere", "out"], "no recipe.json"),
     ],

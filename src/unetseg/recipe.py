@@ -58,6 +58,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "val_cases": 1,
         "folds": 5,
         "fold": 0,
+        "modalities": [],  # 2D recipes: the channels kept (0 FLAIR, 1 T1, 2 T1ce, 3 T2)
+        "slice_range": [],  # 2D recipes: the axial slices used, [start, stop)
     },
     "model": {"preset": "", "config": {}},
     "train": {
@@ -413,11 +415,6 @@ def run(
 
     start = time.perf_counter()
     model_config = build_model_config(config)
-    if model_config.spatial_dims != 3:
-        raise ConfigError(
-            f"The recipe {config['recipe']['name']!r} trains a 2D network; the 2D slice "
-            "pipeline of the recipe is not implemented yet, only 3D recipes run."
-        )
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     with atomic_write(work_dir / "recipe.json") as handle:
@@ -425,6 +422,10 @@ def run(
     records = _find_or_generate(config, data, work_dir)
     train, val, test = split_cases(records, config)
     log(f"{len(train)} training, {len(val)} validation and {len(test)} test cases")
+    if model_config.spatial_dims == 2:
+        from unetseg.recipe_2d import run_2d
+
+        return run_2d(config, model_config, work_dir, (train, val, test), log, start)
     cache = PreprocessedCache(work_dir / "cache", preprocessing(), seed=config["recipe"]["seed"])
     cases = {c.id: c for c in cache.build([*train, *val], progress=False)}
     settings = config["train"]
@@ -458,6 +459,20 @@ def run(
     log(f"Training done after {time.perf_counter() - start:.0f} s; predicting {len(test)} cases")
     prediction_dir = work_dir / "predictions"
     predict_cases(work_dir / "best.keras", test, prediction_dir, config, progress=False)
+    return finish(config, work_dir, test, prediction_dir, history, log, start)
+
+
+def finish(
+    config: dict[str, Any],
+    work_dir: Path,
+    test: Sequence[dict[str, Any]],
+    prediction_dir: Path,
+    history: list[dict[str, float]],
+    log: Callable[[str], None],
+    start: float,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Evaluate the written predictions, draw the figures, print the summary."""
     evaluation = evaluate_predictions(prediction_dir, test)
     evaluation.to_csv(work_dir / "metrics.csv")
     evaluation.summary_to_csv(work_dir / "summary.csv")
@@ -465,4 +480,10 @@ def run(
     seconds = time.perf_counter() - start
     log(evaluation.format_summary())
     log(f"Finished in {seconds:.0f} s; results in {work_dir}")
-    return {"evaluation": evaluation, "history": history, "seconds": seconds, "figures": figures}
+    return {
+        "evaluation": evaluation,
+        "history": history,
+        "seconds": seconds,
+        "figures": figures,
+        **(extra or {}),
+    }
