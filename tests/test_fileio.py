@@ -40,3 +40,17 @@ def test_missing_folder_is_named(tmp_path):
 def test_mode_is_checked(tmp_path):
     with pytest.raises(ValueError, match="mode"), atomic_write(tmp_path / "x", "a"):
         pass
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    from unetseg.fileio import atomic_write
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "a.txt") as handle:
+            handle.write("x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644

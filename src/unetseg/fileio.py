@@ -15,7 +15,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "default_permissions"]
+
+
+def default_permissions(path: str | os.PathLike[str]) -> None:
+    """Give ``path`` the permissions a plain ``open`` would (0666 less the umask).
+
+    ``tempfile.mkstemp`` creates files readable by their owner only; a result moved
+    into place from one would surprise anyone else who reads the folder.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 @contextlib.contextmanager
@@ -66,6 +77,7 @@ def atomic_write(
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        default_permissions(temporary)
         os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -359,22 +359,17 @@ def evaluate_predictions(
 def _figures(
     config: dict[str, Any], work_dir: Path, test: Sequence[dict], prediction_dir: Path
 ) -> list[Path]:
-    from unetseg.optional import MissingDependencyError
+    import importlib.util
 
-    try:
-        import nibabel as nib
-
-        from unetseg.inference import brats_submission_name
-        from unetseg.transforms import LoadImage
-        from unetseg.viz import overlay, training_curves
-    except MissingDependencyError as error:  # pragma: no cover - viz extra missing
-        print(f"No figures: {error}")
-        return []
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("matplotlib") is None:
         print("No figures: install unetseg[viz] (matplotlib) to draw them.")
         return []
+    import nibabel as nib
+
+    from unetseg.inference import brats_submission_name
+    from unetseg.transforms import LoadImage
+    from unetseg.viz import overlay, training_curves
+
     folder = work_dir / "figures"
     written = [folder / "training_curves.png"]
     training_curves(work_dir / "history.csv", path=written[0], title=config["recipe"]["name"])

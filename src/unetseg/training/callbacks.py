@@ -26,7 +26,7 @@ import keras
 import numpy as np
 
 from unetseg.errors import ConfigError, DataError, check_choice
-from unetseg.fileio import atomic_write
+from unetseg.fileio import atomic_write, default_permissions
 from unetseg.metrics.overlap import dice
 from unetseg.regions import labels_to_regions
 
@@ -269,6 +269,7 @@ class WorkDirCheckpoint(keras.callbacks.Callback):
         target = self.work_dir / name
         temporary = self.work_dir / f".{name}.partial.keras"
         self.model.save(temporary)
+        default_permissions(temporary)
         os.replace(temporary, target)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from unetseg.errors import ConfigError, DataError
+from unetseg.fileio import default_permissions
 from unetseg.transforms.base import MapTransform, Transform
 
 __all__ = ["LoadImage", "LoadImaged", "SaveImage", "SaveImaged", "meta_key"]
@@ -230,6 +231,7 @@ class SaveImage(Transform):
         os.close(descriptor)
         try:
             nib.save(image, temporary)
+            default_permissions(temporary)
             os.replace(temporary, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
