@@ -29,14 +29,8 @@ from _common import RESULTS, markdown_table, save, stamp
 from unetseg.data import PatchDataset, PreprocessedCache, find_brats_cases, write_synthetic_brats
 from unetseg.losses import DiceCE
 from unetseg.networks import UNetConfig
+from unetseg.recipe import preprocessing
 from unetseg.training import Trainer, build_optimizer, build_schedule
-from unetseg.transforms import (
-    Compose,
-    ConvertBratsLabelsd,
-    CropForegroundd,
-    LoadImaged,
-    NormalizeIntensityd,
-)
 
 
 class EpochTimes(keras.callbacks.Callback):
@@ -69,17 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         write_synthetic_brats(root / "data", 2, shape=shape, progress=False)
-        keys = ["image", "label"]
-        preprocess = Compose(
-            [
-                LoadImaged(keys),
-                ConvertBratsLabelsd("label"),
-                NormalizeIntensityd("image", nonzero=True, channel_wise=True),
-                CropForegroundd(keys, source_key="image"),
-            ]
-        )
         records = find_brats_cases(root / "data")
-        cases = PreprocessedCache(root / "cache", preprocess).build(records, progress=False)
+        cache = PreprocessedCache(root / "cache", preprocessing())  # the recipe's
+        cases = cache.build(records, progress=False)
         config = UNetConfig(
             spatial_dims=3, in_channels=4, out_channels=3, features=features, norm="instance"
         )

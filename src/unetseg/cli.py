@@ -111,6 +111,10 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_set_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help=help_text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``unetseg`` (also used to document the command line)."""
     parser = argparse.ArgumentParser(
@@ -153,12 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--data", help="a MICCAI_BraTS2020_TrainingData folder (default: generated)")
     train.add_argument("--work-dir", type=Path, help="the run's folder (default runs/<name>)")
-    train.add_argument(
-        "--set",
-        action="append",
-        metavar="SECTION.KEY=VALUE",
-        help="override a recipe setting, e.g. --set train.epochs=2 (repeatable)",
-    )
+    _add_set_option(train, "override a recipe setting, e.g. --set train.epochs=2 (repeatable)")
     train.set_defaults(handler=_train)
 
     predict = commands.add_parser(
@@ -176,12 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--model", help="a .keras file to use instead of the run's checkpoint")
     predict.add_argument("--overwrite", action="store_true", help="redo cases already written")
-    predict.add_argument(
-        "--set",
-        action="append",
-        metavar="SECTION.KEY=VALUE",
-        help="override an inference setting, e.g. --set inference.tta=true",
-    )
+    _add_set_option(predict, "override an inference setting, e.g. --set inference.tta=true")
     predict.set_defaults(handler=_predict)
 
     evaluate = commands.add_parser(

@@ -39,6 +39,7 @@ __all__ = [
     "apply_overrides",
     "augmentation",
     "build_model_config",
+    "build_trainer",
     "evaluate_predictions",
     "load_config",
     "predict_cases",
@@ -255,6 +256,36 @@ def split_cases(
     return [by_id[i] for i in train], [by_id[i] for i in val], [by_id[i] for i in test]
 
 
+def build_trainer(
+    config: dict[str, Any], model_config: Any, work_dir: Path, **validation: Any
+) -> Any:
+    """The :class:`~unetseg.training.Trainer` of a recipe's ``[train]`` settings.
+
+    Args:
+        validation: The Trainer's validation settings that differ between 2D and 3D
+            recipes (``val_roi_size``, ``val_mode``, ``channel_names``).
+    """
+    from unetseg.training import Trainer
+
+    settings = config["train"]
+    return Trainer(
+        model_config,
+        (settings["loss"], settings["loss_options"]),
+        settings["optimizer"],
+        metrics=["dice"],
+        work_dir=work_dir,
+        learning_rate=settings["learning_rate"],
+        schedule=settings["schedule"],
+        warmup_epochs=settings["warmup_epochs"],
+        precision=settings["precision"],
+        seed=config["recipe"]["seed"],
+        val_every=settings["val_every"],
+        patience=settings["patience"] or None,
+        verbose=2,
+        **validation,
+    )
+
+
 def _find_or_generate(config: dict[str, Any], data: str | None, work_dir: Path) -> list[dict]:
     from unetseg.data import find_brats_cases, write_synthetic_brats
 
@@ -406,7 +437,6 @@ def run(
         "figures": [paths]}``.
     """
     from unetseg.data import PatchDataset, PreprocessedCache
-    from unetseg.training import Trainer
 
     start = time.perf_counter()
     model_config = build_model_config(config)
@@ -434,21 +464,8 @@ def run(
         seed=config["recipe"]["seed"],
         workers=settings["workers"],
     )
-    trainer = Trainer(
-        model_config,
-        (settings["loss"], settings["loss_options"]),
-        settings["optimizer"],
-        metrics=["dice"],
-        work_dir=work_dir,
-        learning_rate=settings["learning_rate"],
-        schedule=settings["schedule"],
-        warmup_epochs=settings["warmup_epochs"],
-        precision=settings["precision"],
-        seed=config["recipe"]["seed"],
-        val_roi_size=config["inference"]["roi_size"] or None,
-        val_every=settings["val_every"],
-        patience=settings["patience"] or None,
-        verbose=2,
+    trainer = build_trainer(
+        config, model_config, work_dir, val_roi_size=config["inference"]["roi_size"] or None
     )
     history = trainer.fit(patches, [cases[r["id"]] for r in val], epochs=settings["epochs"])
     log(f"Training done after {time.perf_counter() - start:.0f} s; predicting {len(test)} cases")

@@ -52,8 +52,7 @@ def run_2d(
     from unetseg.data.slices import SliceDataset, slices_to_volume
     from unetseg.inference import brats_submission_name, write_label_map
     from unetseg.metrics import pooled_soft_dice
-    from unetseg.recipe import finish
-    from unetseg.training import Trainer
+    from unetseg.recipe import build_trainer, finish
 
     if len(config["data"]["slice_range"]) != 2 or len(config["train"]["patch_size"]) != 2:
         raise ConfigError(
@@ -69,22 +68,8 @@ def run_2d(
         images, targets, batch_size=settings["batch_size"], seed=config["recipe"]["seed"]
     )
     val_cases = [_slices(config, r)[:2] for r in val]
-    trainer = Trainer(
-        model_config,
-        (settings["loss"], settings["loss_options"]),
-        settings["optimizer"],
-        metrics=["dice"],
-        work_dir=work_dir,
-        learning_rate=settings["learning_rate"],
-        schedule=settings["schedule"],
-        warmup_epochs=settings["warmup_epochs"],
-        precision=settings["precision"],
-        seed=config["recipe"]["seed"],
-        val_every=settings["val_every"],
-        val_mode="argmax",
-        channel_names=("ncr", "ed", "et"),
-        patience=settings["patience"] or None,
-        verbose=2,
+    trainer = build_trainer(
+        config, model_config, work_dir, val_mode="argmax", channel_names=("ncr", "ed", "et")
     )
     history = trainer.fit(slices, val_cases, epochs=settings["epochs"])
     log(f"Training done; predicting {len(test)} cases slice by slice")
