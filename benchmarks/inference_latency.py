@@ -4,10 +4,17 @@ One 240×240×155×4 image goes through :class:`unetseg.inference.SlidingWindowI
 (128³ windows, overlap 0.5, Gaussian blending) with the ``nnunet_3d`` preset, with
 and without flip test-time augmentation. The first model call (tracing and
 compilation) is timed apart from the run; the run itself is timed end to end,
-window extraction and blending included. Runs on the backend ``KERAS_BACKEND`` selects.
+window extraction and blending included, from the NumPy image in host memory to the
+NumPy probabilities. Runs on the backend ``KERAS_BACKEND`` selects.
+
+``--compare monai`` runs the same work with MONAI in the same run: ``DynUNet`` with
+the same stages and filters, ``monai.inferers.sliding_window_inference`` with the same
+window, overlap, Gaussian (σ = window/8) and windows per call, and flip TTA as eight
+mirrored passes. The networks start from different random weights, so only the
+work done (windows, output shape) is compared, not the values.
 
     KERAS_BACKEND=tensorflow python benchmarks/inference_latency.py
-    KERAS_BACKEND=jax python benchmarks/inference_latency.py --tta both
+    KERAS_BACKEND=jax python benchmarks/inference_latency.py --tta both --compare monai
 
 ``--quick`` runs a tiny configuration for CI. Results go to ``benchmarks/results/``.
 """
@@ -15,15 +22,18 @@ window extraction and blending included. Runs on the backend ``KERAS_BACKEND`` s
 from __future__ import annotations
 
 import argparse
+import gc
+import itertools
 import os
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 import keras
 import numpy as np
-from _common import RESULTS, markdown_table, save, stamp
+from _common import RESULTS, accelerator_name, markdown_table, save, stamp
 
 from unetseg.inference import SlidingWindowInferer
 from unetseg.networks import NETWORKS
@@ -40,6 +50,7 @@ def measure(model, image: np.ndarray, roi: int, overlap: float, batch: int, tta:
     probabilities = inferer(model, image)
     seconds = time.perf_counter() - start
     return {
+        "framework": "unetseg",
         "tta": tta,
         "first_call_s": compile_s,
         "seconds": seconds,
@@ -51,6 +62,71 @@ def measure(model, image: np.ndarray, roi: int, overlap: float, batch: int, tta:
     }
 
 
+def measure_monai(
+    config, image: np.ndarray, roi: int, overlap: float, batch: int, tta: bool, precision: str
+) -> dict:
+    """The same inference with MONAI's DynUNet and ``sliding_window_inference``."""
+    import torch
+    from _monai import autocast, dynunet, synchronize, torch_device
+    from monai.inferers import sliding_window_inference
+
+    torch.manual_seed(0)
+    torch.backends.cudnn.benchmark = True
+    device = torch_device()
+    network = dynunet(config).to(device).eval()
+    calls = {"model_calls": 0, "windows": 0}
+
+    def predictor(windows: torch.Tensor) -> torch.Tensor:
+        calls["model_calls"] += 1
+        calls["windows"] += windows.shape[0]
+        return network(windows)
+
+    def infer(volume: torch.Tensor) -> torch.Tensor:
+        return sliding_window_inference(
+            volume, (roi,) * 3, batch, predictor, overlap, mode="gaussian", sigma_scale=0.125
+        )
+
+    spatial = (2, 3, 4)
+    flips = [axes for n in range(4) for axes in itertools.combinations(spatial, n)] if tta else [()]
+    with torch.inference_mode(), autocast(precision, device):
+        start = time.perf_counter()
+        network(torch.zeros((batch, image.shape[-1], roi, roi, roi), device=device))
+        synchronize(device)
+        compile_s = time.perf_counter() - start
+        start = time.perf_counter()
+        volume = torch.from_numpy(np.moveaxis(image, -1, 0)[None].copy()).to(device)
+        logits = sum(
+            torch.flip(infer(torch.flip(volume, axes)), axes) if axes else infer(volume)
+            for axes in flips
+        ) / len(flips)
+        probabilities = np.moveaxis(torch.sigmoid(logits.float())[0].cpu().numpy(), 0, -1)
+        seconds = time.perf_counter() - start
+    return {
+        "framework": "monai",
+        "tta": tta,
+        "first_call_s": compile_s,
+        "seconds": seconds,
+        "windows": calls["windows"] // len(flips),
+        "model_calls": calls["model_calls"],
+        "windows_per_s": calls["windows"] / seconds,
+        "output_shape": list(probabilities.shape),
+        "output_mean": float(probabilities.mean()),
+    }
+
+
+def compare(results: list[dict]) -> None:
+    """Give each unetseg result the ratio of MONAI's time to its own for the same work."""
+    monai = {r["tta"]: r for r in results if r["framework"] == "monai"}
+    for result in results:
+        other = monai.get(result["tta"])
+        if result["framework"] == "unetseg" and other is not None:
+            result["speedup_vs_monai"] = other["seconds"] / result["seconds"]
+            result["same_work"] = (
+                result["output_shape"] == other["output_shape"]
+                and result["windows"] == other["windows"]
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="nnunet_3d", help="network preset (default nnunet_3d)")
@@ -60,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tta", choices=("off", "on", "both"), default="off", help="flip TTA (default off)"
     )
-    parser.add_argument("--precision", default="float32", help="float32, mixed_float16, …")
+    parser.add_argument("--precision", default="float32", help="float32, mixed_bfloat16, …")
+    parser.add_argument("--compare", choices=("monai",), help="also run the same work with MONAI")
     parser.add_argument("--quick", action="store_true", help="a tiny configuration for CI")
     parser.add_argument("--output", type=Path, default=RESULTS, help="results folder")
     args = parser.parse_args(argv)
@@ -74,19 +151,40 @@ def main(argv: list[str] | None = None) -> int:
     keras.utils.set_random_seed(0)
     config = NETWORKS.create(args.preset, input_size=None, **overrides)
     model = config.build()
+    parameters = model.count_params()
     image = np.random.default_rng(0).normal(size=(*shape, config.in_channels)).astype("float32")
     runs = {"off": [False], "on": [True], "both": [False, True]}[args.tta]
     results = [measure(model, image, args.roi, args.overlap, args.batch, tta) for tta in runs]
+    skipped = None
+    if args.compare == "monai":
+        from _monai import missing
 
-    info = stamp("inference_latency", devices=True, quick=args.quick)
+        skipped = missing()
+        if skipped:
+            print(skipped)
+        else:
+            del model
+            gc.collect()
+            results += [
+                measure_monai(
+                    config, image, args.roi, args.overlap, args.batch, tta, args.precision
+                )
+                for tta in runs
+            ]
+            compare(results)
+
+    gpu = accelerator_name()
+    info = stamp("inference_latency", devices=True, quick=args.quick, accelerator=gpu)
+    info["monai"] = skipped or ("compared" if args.compare else "not run")
     name = (
         f"inference_latency-{'quick-' if args.quick else ''}{args.preset}-{args.roi}-"
-        f"{info['backend']}-{args.precision}-{info['date'][:10]}"
-    )
-    headers = ["image", "window", "overlap", "TTA", "windows", "model calls", "first call (s)"]
-    headers += ["inference (s)", "windows/s"]
+        f"{info['backend']}-{args.precision}-{gpu or 'cpu'}-{info['date'][:10]}"
+    ).replace(" ", "_")
+    headers = ["framework", "image", "window", "overlap", "TTA", "windows", "model calls"]
+    headers += ["first call (s)", "inference (s)", "windows/s", "MONAI time / ours"]
     rows = [
         [
+            r["framework"],
             "×".join(map(str, (*shape, config.in_channels))),
             f"{args.roi}³",
             args.overlap,
@@ -96,20 +194,25 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['first_call_s']:.1f}",
             f"{r['seconds']:.1f}",
             f"{r['windows_per_s']:.2f}",
+            f"{r['speedup_vs_monai']:.2f}" if "speedup_vs_monai" in r else "–",
         ]
         for r in results
     ]
     table = (
-        f"# Inference latency — {info['date']}\n\nMachine: {info['machine']}; devices "
-        f"{', '.join(info['devices'])}; backend {info['backend']}, {args.precision}; preset "
+        f"# Inference latency — {info['date']}\n\nMachine: {info['machine']}; accelerator "
+        f"{gpu or 'none (CPU)'}; devices {', '.join(info['devices'])}; backend "
+        f"{info['backend']}, {args.precision}; preset "
         f"{args.preset}, {args.batch} windows per call; Keras {info['packages']['keras']}; "
-        f"unetseg {info['unetseg']}. Windows/s counts mirrored windows under TTA.\n\n"
-        + markdown_table(headers, rows)
+        f"unetseg {info['unetseg']}, MONAI {info['packages']['monai']}. Windows/s counts "
+        "mirrored windows under TTA; the time runs from the NumPy image to the NumPy "
+        "probabilities.\n\n" + markdown_table(headers, rows)
     )
+    if skipped:
+        table += f"\n{skipped}\n"
     record = {
         **info,
         "preset": args.preset,
-        "parameters": model.count_params(),
+        "parameters": parameters,
         "image_shape": [*shape, config.in_channels],
         "roi": args.roi,
         "overlap": args.overlap,

@@ -28,6 +28,7 @@ _PACKAGES = (
     "nibabel",
     "albumentations",
     "matplotlib",
+    "monai",
 )
 
 

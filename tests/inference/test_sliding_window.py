@@ -184,6 +184,27 @@ def test_a_keras_model_and_its_deep_supervision_head():
     np.testing.assert_allclose(single, direct, atol=1e-5)
 
 
+def test_a_deep_supervision_model_runs_only_its_first_head():
+    model = _small_unet(deep_supervision=True)
+    predict = SlidingWindowInferer((8, 8, 8), batch_size=2).predict_function(model)
+    batch = np.random.default_rng(6).normal(size=(2, 8, 8, 8, 2)).astype(np.float32)
+    head0 = keras.ops.convert_to_numpy(model(batch)[0])
+    np.testing.assert_allclose(predict(batch), head0, atol=1e-5)
+    assert len(model.outputs) == 2  # the user's model is left as it was
+
+
+class Doubler(keras.Model):
+    def call(self, inputs):
+        return inputs * 2.0
+
+
+@pytest.mark.backends
+def test_a_subclassed_keras_model():
+    image = np.random.default_rng(7).normal(size=(6, 5, 1)).astype(np.float32)
+    result = sliding_window_inference(Doubler(), image, (4, 4), activation=None)
+    np.testing.assert_allclose(result, 2 * image, rtol=1e-5, atol=1e-5)
+
+
 def test_errors_name_the_problem():
     with pytest.raises(ConfigError, match="overlap"):
         SlidingWindowInferer((8, 8), overlap=1.0)

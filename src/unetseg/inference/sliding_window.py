@@ -208,11 +208,18 @@ class SlidingWindowInferer:
 
         A Keras model runs through ``predict_on_batch``: one compiled function,
         traced once because every batch has the same shape. A deep-supervision model's
-        first output is its highest-resolution head.
+        first output is its highest-resolution head; a functional model with several
+        outputs is cut down to that one, so the other heads are neither computed nor
+        copied back to the host.
         """
         import keras
 
-        call = model.predict_on_batch if isinstance(model, keras.Model) else model
+        call = model
+        if isinstance(model, keras.Model):
+            outputs = getattr(model, "outputs", None)  # None for a subclassed model
+            if outputs and len(outputs) > 1:
+                model = keras.Model(model.inputs, outputs[0], name=f"{model.name}_head0")
+            call = model.predict_on_batch
 
         def predict(batch: np.ndarray) -> np.ndarray:
             result = call(batch)
