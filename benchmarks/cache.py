@@ -7,8 +7,15 @@
    flips and intensity augmentation, prepared by 1 and by 2 worker threads (the
    way ``PyDataset`` prepares batches ahead of the training step).
 
+``--compare monai`` does the same with MONAI in the same run: a ``PersistentDataset``
+(the deterministic transforms' output saved per case on disk) and a PyTorch
+``DataLoader`` with 1 and 2 worker processes running ``RandCropByPosNegLabeld``
+(one 128³ patch per case, half on tumour), flips and the same intensity
+augmentation, in batches of 2.
+
     python benchmarks/cache.py            # 2 cases, 240 × 240 × 155
     python benchmarks/cache.py --quick    # small, for CI
+    python benchmarks/cache.py --compare monai
 """
 
 from __future__ import annotations
@@ -72,13 +79,69 @@ def patches_per_second(cases, patch: int, batches: int, workers: int) -> float:
     return 2 * batches / (time.perf_counter() - start)
 
 
+def monai_rates(records, cache_dir: Path, patch: int, batches: int) -> dict:
+    """MONAI's seconds per case into a ``PersistentDataset`` and patches/s out of it."""
+    import torch
+    from monai import transforms as mt
+    from monai.data import DataLoader, PersistentDataset
+
+    keys = ["image", "label"]
+    transform = mt.Compose(
+        [
+            mt.LoadImaged(keys, image_only=True),
+            mt.EnsureChannelFirstd(keys),
+            mt.ConvertToMultiChannelBasedOnBratsClassesd("label"),
+            mt.NormalizeIntensityd("image", nonzero=True, channel_wise=True),
+            mt.CropForegroundd(keys, source_key="image", allow_smaller=True),
+            mt.SpatialPadd(keys, spatial_size=(patch,) * 3),  # as our patch sampler pads
+            mt.RandCropByPosNegLabeld(
+                keys, label_key="label", spatial_size=(patch,) * 3, pos=1, neg=1, num_samples=1
+            ),
+            mt.RandFlipd(keys, prob=0.5, spatial_axis=0),
+            mt.RandFlipd(keys, prob=0.5, spatial_axis=1),
+            mt.RandFlipd(keys, prob=0.5, spatial_axis=2),
+            mt.RandScaleIntensityd("image", factors=0.1, prob=1.0),
+            mt.RandShiftIntensityd("image", offsets=0.1, prob=1.0),
+            mt.RandGaussianNoised("image", prob=0.15, std=0.1),
+        ]
+    ).set_random_state(seed=0)
+    items = [{"image": record["image"], "label": record["label"]} for record in records]
+    per_case = []
+    for item in items:  # the first access computes and saves the deterministic part
+        start = time.perf_counter()
+        PersistentDataset([item], transform, cache_dir=cache_dir)[0]
+        per_case.append(time.perf_counter() - start)
+    dataset = PersistentDataset(items * (batches + 1), transform, cache_dir=cache_dir)
+    torch.manual_seed(0)
+    rates = {}
+    for workers in (1, 2):
+        batch_iterator = iter(DataLoader(dataset, batch_size=2, num_workers=workers))
+        next(batch_iterator)  # starts the worker processes
+        start = time.perf_counter()
+        count = sum(1 for _ in batch_iterator)
+        rates[workers] = 2 * count / (time.perf_counter() - start)
+    return {
+        "seconds_per_case_into_cache": statistics.median(per_case),
+        "patches_per_second_1_worker": rates[1],
+        "patches_per_second_2_workers": rates[2],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small volumes, for CI")
     parser.add_argument("--cases", type=int, default=2, help="cases to generate and cache")
     parser.add_argument("--batches", type=int, default=None, help="batches timed per setting")
+    parser.add_argument("--compare", choices=("monai",), help="also run MONAI's datasets")
     parser.add_argument("--output", type=Path, default=RESULTS, help="results folder")
     args = parser.parse_args(argv)
+    skipped = None
+    if args.compare == "monai":
+        from _monai import missing
+
+        skipped = missing()
+        if skipped:
+            print(skipped)
     shape, patch = ((64, 64, 48), 32) if args.quick else ((240, 240, 155), 128)
     batches = args.batches or (2 if args.quick else 10)
 
@@ -94,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
             per_case.append(time.perf_counter() - start)
         cases = cache.build(records, progress=False)
         rates = {w: patches_per_second(cases, patch, batches, w) for w in (1, 2)}
+        monai = None
+        if args.compare == "monai" and not skipped:
+            monai = monai_rates(records, Path(tmp) / "monai_cache", patch, batches)
 
     result = stamp(
         "cache",
@@ -105,21 +171,40 @@ def main(argv: list[str] | None = None) -> int:
         patches_per_second_1_worker=rates[1],
         patches_per_second_2_workers=rates[2],
         batches_timed=batches,
+        monai=monai or skipped or "not run",
     )
     name = f"cache-{'quick-' if args.quick else ''}{result['date'][:10]}"
     headers = ["case", "s per case into cache", "patch", "patches/s, 1 worker", "2 workers"]
-    row = [
-        f"{'×'.join(map(str, shape))}×4",
-        f"{result['seconds_per_case_into_cache']:.2f}",
-        f"{patch}³×4, augmented",
-        f"{rates[1]:.1f}",
-        f"{rates[2]:.1f}",
+    headers.insert(0, "framework")
+    rows = [
+        [
+            "unetseg",
+            f"{'×'.join(map(str, shape))}×4",
+            f"{result['seconds_per_case_into_cache']:.2f}",
+            f"{patch}³×4, augmented",
+            f"{rates[1]:.1f}",
+            f"{rates[2]:.1f}",
+        ]
     ]
+    if monai:
+        rows.append(
+            [
+                "monai",
+                f"{'×'.join(map(str, shape))}×4",
+                f"{monai['seconds_per_case_into_cache']:.2f}",
+                f"{patch}³×4, augmented",
+                f"{monai['patches_per_second_1_worker']:.1f}",
+                f"{monai['patches_per_second_2_workers']:.1f}",
+            ]
+        )
     table = (
         f"# Cache and patches — {result['date']}\n\nMachine: {result['machine']}; NumPy "
-        f"{result['packages']['numpy']}. Median over {args.cases} cases; {batches} batches "
-        "of 2 per setting.\n\n" + markdown_table(headers, [row])
+        f"{result['packages']['numpy']}, MONAI {result['packages']['monai']}. Median over "
+        f"{args.cases} cases; {batches} batches of 2 per setting (unetseg: worker threads, "
+        "MONAI: DataLoader worker processes).\n\n" + markdown_table(headers, rows)
     )
+    if skipped:
+        table += f"\n{skipped}\n"
     save(args.output, name, result, table)
     return 0
 

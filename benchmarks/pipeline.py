@@ -7,10 +7,22 @@ generated once (an ellipsoid "brain" with a tumour, noise and a smooth bias) and
 written as NIfTI, so the loading cost is real.
 
 Peak memory is the largest amount of memory the pipeline allocated at once while
-processing a case (``tracemalloc``, which NumPy reports its arrays to).
+processing a case (``tracemalloc``, which NumPy reports its arrays to), from one
+more case run apart from the timed ones.
+
+``--compare monai`` runs MONAI's equivalent dictionary transforms on the same files
+in the same run (``LoadImaged`` + ``EnsureChannelFirstd``,
+``ConvertToMultiChannelBasedOnBratsClassesd``, ``NormalizeIntensityd``,
+``CropForegroundd``, ``RandCropByPosNegLabeld``, ``RandFlipd`` × 3,
+``RandScaleIntensityd``, ``RandShiftIntensityd``, ``RandGaussianNoised``,
+``RandAdjustContrastd``), prints the ratio of the times and checks that the
+deterministic part (loading, normalising, cropping) gives the same image. MONAI's
+peak memory is not reported: its tensors are PyTorch's, which ``tracemalloc``
+does not see.
 
     python benchmarks/pipeline.py            # 240 × 240 × 155, 128³ patches
     python benchmarks/pipeline.py --quick    # small, for CI
+    python benchmarks/pipeline.py --compare monai
 """
 
 from __future__ import annotations
@@ -92,32 +104,99 @@ def pipeline(patch: int, seed: int) -> Compose:
     )
 
 
+def monai_pipeline(patch: int, seed: int, deterministic_only: bool = False):
+    """MONAI's dictionary transforms doing the same work as :func:`pipeline`."""
+    from monai import transforms as mt
+
+    keys = ["image", "label"]
+    steps = [
+        mt.LoadImaged(keys, image_only=True),
+        mt.EnsureChannelFirstd(keys),
+        mt.ConvertToMultiChannelBasedOnBratsClassesd("label"),
+        mt.NormalizeIntensityd("image", nonzero=True, channel_wise=True),
+        mt.CropForegroundd(keys, source_key="image", allow_smaller=True),
+    ]
+    if not deterministic_only:
+        steps += [
+            mt.SpatialPadd(keys, spatial_size=(patch,) * 3),  # as our patch sampler pads
+            mt.RandCropByPosNegLabeld(
+                keys, label_key="label", spatial_size=(patch,) * 3, pos=1, neg=1, num_samples=4
+            ),
+            mt.RandFlipd(keys, prob=0.5, spatial_axis=0),
+            mt.RandFlipd(keys, prob=0.5, spatial_axis=1),
+            mt.RandFlipd(keys, prob=0.5, spatial_axis=2),
+            mt.RandScaleIntensityd("image", factors=0.1, prob=1.0),
+            mt.RandShiftIntensityd("image", offsets=0.1, prob=1.0),
+            mt.RandGaussianNoised("image", prob=0.15, std=0.1),
+            mt.RandAdjustContrastd("image", prob=0.15),
+        ]
+    return mt.Compose(steps).set_random_state(seed=seed)
+
+
+def same_deterministic_output(case: dict, patch: int) -> float:
+    """Largest difference between our and MONAI's loaded, normalised and cropped image."""
+    ours = Compose(pipeline(patch, seed=0).transforms[:4])(dict(case))["image"]
+    theirs = np.moveaxis(np.asarray(monai_pipeline(patch, 0, True)(dict(case))["image"]), 0, -1)
+    if ours.shape != theirs.shape:
+        return float("inf")
+    return float(np.abs(ours - theirs).max())
+
+
+def time_cases(make, case: dict, patch: int, repeats: int, memory: bool) -> dict:
+    """Median seconds per case of ``make(patch, seed)`` pipelines, and their peak memory.
+
+    The timed runs go without ``tracemalloc``, which slows every NumPy allocation;
+    the peak comes from one more run under it.
+    """
+    times = []
+    for repeat in range(repeats):
+        transform = make(patch, seed=repeat)
+        start = time.perf_counter()
+        patches = transform(dict(case))
+        times.append(time.perf_counter() - start)
+        shape = tuple(np.asarray(patches[0]["image"]).shape) if len(patches) == 4 else None
+        if shape not in ((patch,) * 3 + (4,), (4,) + (patch,) * 3):
+            raise RuntimeError(f"unexpected pipeline output: {len(patches)} patches of {shape}")
+    result = {"seconds_per_case": statistics.median(times)}
+    if memory:
+        tracemalloc.start()
+        make(patch, seed=repeats)(dict(case))
+        result["peak_memory_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small volumes, for CI")
     parser.add_argument("--repeats", type=int, default=None, help="cases timed")
+    parser.add_argument("--compare", choices=("monai",), help="also run MONAI's transforms")
     parser.add_argument("--output", type=Path, default=RESULTS, help="results folder")
     args = parser.parse_args(argv)
     shape, patch = ((64, 64, 48), 32) if args.quick else ((240, 240, 155), 128)
     repeats = args.repeats or (2 if args.quick else 5)
 
+    skipped = None
+    if args.compare == "monai":
+        from _monai import missing
+
+        skipped = missing()
+        if skipped:
+            print(skipped)
     with tempfile.TemporaryDirectory() as tmp:
         case = write_case(Path(tmp), shape)
-        times, peaks, load_times = [], [], []
-        for repeat in range(repeats):
-            transform = pipeline(patch, seed=repeat)
-            loader = transform.transforms[0]
+        load_times = []
+        for _ in range(repeats):
             start = time.perf_counter()
-            loader(dict(case))
+            LoadImaged(["image", "label"])(dict(case))
             load_times.append(time.perf_counter() - start)
-            tracemalloc.start()
-            start = time.perf_counter()
-            patches = transform(dict(case))
-            times.append(time.perf_counter() - start)
-            peaks.append(tracemalloc.get_traced_memory()[1])
-            tracemalloc.stop()
-            if len(patches) != 4 or patches[0]["image"].shape != (patch,) * 3 + (4,):
-                raise RuntimeError(f"unexpected pipeline output: {len(patches)} patches")
+        ours = time_cases(pipeline, case, patch, repeats, memory=True)
+        monai = None
+        if args.compare == "monai" and not skipped:
+            monai = time_cases(monai_pipeline, case, patch, repeats, memory=False)
+            monai["max_abs_difference"] = same_deterministic_output(case, patch)
+            monai["same_values"] = monai["max_abs_difference"] < 1e-4
+            monai["speedup_vs_monai"] = monai["seconds_per_case"] / ours["seconds_per_case"]
 
     result = stamp(
         "pipeline",
@@ -126,10 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         patch=patch,
         patches_per_case=4,
         repeats=repeats,
-        seconds_per_case=statistics.median(times),
+        seconds_per_case=ours["seconds_per_case"],
         seconds_loading_only=statistics.median(load_times),
-        patches_per_second=4 / statistics.median(times),
-        peak_memory_mib=max(peaks) / 2**20,
+        patches_per_second=4 / ours["seconds_per_case"],
+        peak_memory_mib=ours["peak_memory_mib"],
+        monai=monai or skipped or "not run",
     )
     name = f"pipeline-{'quick-' if args.quick else ''}{result['date'][:10]}"
     headers = [
@@ -139,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         "of which loading",
         "patches/s",
         "peak memory (MiB)",
+        "MONAI s per case",
+        "MONAI time / ours",
+        "same image after load, normalise, crop",
     ]
     row = [
         f"{'×'.join(map(str, shape))}×4",
@@ -147,13 +230,20 @@ def main(argv: list[str] | None = None) -> int:
         f"{result['seconds_loading_only']:.2f}",
         f"{result['patches_per_second']:.2f}",
         f"{result['peak_memory_mib']:.0f}",
+        f"{monai['seconds_per_case']:.2f}" if monai else "–",
+        f"{monai['speedup_vs_monai']:.2f}" if monai else "–",
+        (f"{'yes' if monai['same_values'] else 'NO'} (max Δ {monai['max_abs_difference']:.1e})")
+        if monai
+        else "–",
     ]
     table = (
         f"# Pipeline — {result['date']}\n\nMachine: {result['machine']}; NumPy "
         f"{result['packages']['numpy']}, SciPy {result['packages']['scipy']}, nibabel "
-        f"{result['packages']['nibabel']}. Median of {repeats} cases.\n\n"
-        + markdown_table(headers, [row])
+        f"{result['packages']['nibabel']}, MONAI {result['packages']['monai']}. Median of "
+        f"{repeats} cases.\n\n" + markdown_table(headers, [row])
     )
+    if skipped:
+        table += f"\n{skipped}\n"
     save(args.output, name, result, table)
     return 0
 

@@ -261,7 +261,7 @@ def table_rows(rows: list[dict]) -> list[list[str]]:
                 number(row, "steps_per_s", ".2f"),
                 number(row, "patches_per_s", ".2f"),
                 f"{row['voxels_per_s'] / 1e6:.1f}",
-                number(row, "achieved_tflops", ".2f"),
+                number(row, "achieved_tflops", ".3g"),
                 "–" if mfu is None else f"{100 * mfu:.1f} %",
                 memory,
                 number(row, "vs_monai", ".2f"),

@@ -1,52 +1,94 @@
-"""Every benchmark script runs in its quick mode, so none of them rots."""
+"""Every benchmark script runs in its quick mode, so none of them rots.
+
+Each runs with ``--compare monai``: where MONAI and PyTorch are installed (the
+``bench`` extra) the comparison must run and agree; where they are not, the script
+must say it skipped it and still measure unetseg.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import pytest
 
+HAVE_MONAI = all(importlib.util.find_spec(name) for name in ("monai", "torch"))
+
+
+def _skipped(record: dict, table: str) -> bool:
+    """Whether the run skipped the MONAI comparison, checking it said so when it should."""
+    if HAVE_MONAI:
+        return False
+    assert "MONAI comparison skipped" in table
+    return True
+
 
 def test_metrics(run_quick):
-    record, table = run_quick("metrics.py", "--repeats", "1")
+    record, table = run_quick("metrics.py", "--repeats", "1", "--compare", "monai")
     assert {row["scenario"] for row in record["results"]} == {"compact", "scattered"}
     for row in record["results"]:
         assert row["hd95_wt_s"] > 0
         assert 0 < row["dice_wt"] < 1
+        if not _skipped(record, table):
+            assert row["values_agree"], row["monai"]
+            assert row["hd95_speedup_vs_monai"] > 0
     assert record["packages"]["numpy"]
     assert table.startswith("# Metrics")
 
 
 def test_pipeline(run_quick):
-    record, _ = run_quick("pipeline.py", "--repeats", "1")
+    record, table = run_quick("pipeline.py", "--repeats", "1", "--compare", "monai")
     assert record["seconds_per_case"] > 0
     assert record["peak_memory_mib"] > 0
+    if not _skipped(record, table):
+        assert record["monai"]["same_values"], record["monai"]
+        assert record["monai"]["seconds_per_case"] > 0
 
 
 def test_cache(run_quick):
-    record, _ = run_quick("cache.py")
+    record, table = run_quick("cache.py", "--compare", "monai")
     assert record["seconds_per_case_into_cache"] > 0
     assert record["patches_per_second_2_workers"] > 0
+    if not _skipped(record, table):
+        assert record["monai"]["patches_per_second_2_workers"] > 0
 
 
 @pytest.mark.backends
 @pytest.mark.slow
-def test_train_step(run_quick):
-    record, _ = run_quick("train_step.py")
-    assert record["backend"] == os.environ.get("KERAS_BACKEND", "tensorflow")
-    assert record["result"]["step_s"] > 0
-    assert record["result"]["training_step_tflop"] > 0
+def test_train_throughput(run_quick):
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    options = ["--backends", backend, "--precisions", "float32", "--compare", "monai"]
+    record, table = run_quick("train_throughput.py", *options)
+    rows = record["results"]
+    ours = [row for row in rows if row["framework"] == backend]
+    assert [row["model"] for row in ours] == ["3d", "2d"]
+    for row in ours:
+        assert "error" not in row, row
+        assert row["step_s"] > 0
+        assert row["patches_per_s"] == pytest.approx(row["batch"] / row["step_s"])
+        assert row["training_step_flop"] > 0
+        assert row["peak_memory"]["mib"] > 0
+        assert row["mfu"] is None  # no GPU, no peak to divide by
+    if not _skipped(record, table):
+        monai = [row for row in rows if row["framework"] == "monai"]
+        assert len(monai) == 2
+        assert all("vs_monai" in row for row in ours)
+    assert table.startswith("# Training throughput")
 
 
 @pytest.mark.backends
 @pytest.mark.slow
 def test_inference_latency(run_quick):
-    record, table = run_quick("inference_latency.py")
-    plain, tta = record["results"]
+    record, table = run_quick("inference_latency.py", "--compare", "monai")
+    plain, tta = record["results"][:2]
     assert (plain["tta"], tta["tta"]) == (False, True)
     assert tta["model_calls"] == 8 * plain["model_calls"]
     assert plain["windows"] == tta["windows"] > 1
     assert plain["output_shape"] == [40, 36, 30, 3]
+    if not _skipped(record, table):
+        assert [r["framework"] for r in record["results"]] == ["unetseg"] * 2 + ["monai"] * 2
+        assert plain["same_work"]
+        assert tta["same_work"]
     assert table.startswith("# Inference latency")
 
 

@@ -360,7 +360,7 @@ class CropForeground(_BoxTransform):
     def box(self, array: np.ndarray) -> Box:
         spatial = _spatial_shape(array, type(self).__name__)
         dims = len(spatial)
-        mask = self.select_fn(array) if self.select_fn is not None else (array > 0).any(axis=-1)
+        mask = self.select_fn(array) if self.select_fn is not None else _any_channel_positive(array)
         if tuple(mask.shape) != tuple(spatial):
             raise DataError(f"select_fn returned shape {mask.shape} for spatial shape {spatial}.")
         margins = [self.margin] * dims if isinstance(self.margin, int) else list(self.margin)
@@ -389,6 +389,14 @@ class CropForeground(_BoxTransform):
             start -= (grown - size) // 2
             box.append((start, start + grown))
         return box
+
+
+def _any_channel_positive(array: np.ndarray) -> np.ndarray:
+    """``(array > 0).any(axis=-1)``, a channel at a time (several times faster)."""
+    mask = array[..., 0] > 0
+    for channel in range(1, array.shape[-1]):
+        mask |= array[..., channel] > 0
+    return mask
 
 
 class RandSpatialCrop(Randomizable, _BoxTransform):
