@@ -260,7 +260,7 @@ def table_rows(rows: list[dict]) -> list[list[str]]:
                 f"{row['step_s'] * 1000:.1f}",
                 number(row, "steps_per_s", ".2f"),
                 number(row, "patches_per_s", ".2f"),
-                f"{row['voxels_per_s'] / 1e6:.1f}",
+                f"{row['voxels_per_s'] / 1e6:.3g}",
                 number(row, "achieved_tflops", ".3g"),
                 "–" if mfu is None else f"{100 * mfu:.1f} %",
                 memory,

@@ -37,3 +37,9 @@ def run_quick(tmp_path):
         return json.loads(json_file.read_text()), json_file.with_suffix(".md").read_text()
 
     return run
+
+
+@pytest.fixture
+def benchmarks_on_path(monkeypatch):
+    """Make the benchmarks' helper modules (``_common``, ``_monai``) importable."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))

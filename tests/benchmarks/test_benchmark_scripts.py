@@ -100,3 +100,15 @@ def test_trainer_overhead(run_quick):
     assert result["trainer_patches_per_s"] > 0
     assert len(result["trainer_epochs_s"]) == 2
     assert table.startswith("# Trainer overhead")
+
+
+def test_peak_flops_of_the_gpus_we_report_on(benchmarks_on_path):
+    from _common import peak_tflops
+
+    assert peak_tflops("NVIDIA H100 80GB HBM3", "float32") == 494.7
+    assert peak_tflops("NVIDIA H100 80GB HBM3", "mixed_bfloat16") == 989.4
+    assert peak_tflops("NVIDIA H100 PCIe", "mixed_float16") == 756.0
+    assert peak_tflops("NVIDIA H200", "mixed_bfloat16") == 989.4
+    assert peak_tflops("NVIDIA A100-SXM4-80GB", "float32") == 156.0
+    assert peak_tflops("NVIDIA GeForce GTX 1080", "float32") is None
+    assert peak_tflops(None, "float32") is None
