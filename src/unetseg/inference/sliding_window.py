@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -121,6 +122,25 @@ def _activation(array: np.ndarray, activation: str | None) -> np.ndarray:
     return array
 
 
+#: Each multi-output model's first-head model, made once so that its compiled predict
+#: function is reused from one image to the next; shares the model's weights.
+_FIRST_HEADS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _first_head(model: Any) -> Any:
+    """``model`` itself, or for a functional model with several outputs one with the first."""
+    import keras
+
+    outputs = getattr(model, "outputs", None)  # None for a subclassed model
+    if not outputs or len(outputs) < 2:
+        return model
+    head = _FIRST_HEADS.get(model)
+    if head is None:
+        head = keras.Model(model.inputs, outputs[0], name=f"{model.name}_head0")
+        _FIRST_HEADS[model] = head
+    return head
+
+
 class SlidingWindowInferer:
     """Apply a model to whole images window by window (see the module documentation).
 
@@ -214,12 +234,7 @@ class SlidingWindowInferer:
         """
         import keras
 
-        call = model
-        if isinstance(model, keras.Model):
-            outputs = getattr(model, "outputs", None)  # None for a subclassed model
-            if outputs and len(outputs) > 1:
-                model = keras.Model(model.inputs, outputs[0], name=f"{model.name}_head0")
-            call = model.predict_on_batch
+        call = _first_head(model).predict_on_batch if isinstance(model, keras.Model) else model
 
         def predict(batch: np.ndarray) -> np.ndarray:
             result = call(batch)
