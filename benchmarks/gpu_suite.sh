@@ -10,9 +10,11 @@
 #   3. training throughput, the 2D U-Net 192×160×4 batch 128, JAX, bfloat16, vs MONAI
 #   4. training throughput, nnunet_3d on Keras' PyTorch backend
 # After each stage benchmarks/results is packed into COPY_DIR/results.tgz ($OUT or
-# /tmp/gpu_suite), so what finished survives a cut-off. Environment: PYTHON (default
-# python3); WHEELS=DIR installs the wheels in DIR first (the GPU machine has JAX and
-# PyTorch but not Keras, nibabel or MONAI); QUICK=1 runs every stage in --quick mode.
+# /tmp/gpu_suite), so what finished survives a cut-off. No stage runs past DEADLINE
+# seconds from the start (default 540); a stage with less than 20 s left is skipped.
+# Environment: PYTHON (default python3); WHEELS=DIR installs the wheels in DIR first
+# (the GPU machine has JAX and PyTorch but not Keras, nibabel or MONAI); QUICK=1 runs
+# every stage in --quick mode.
 set -u
 cd "$(dirname "$0")/.."
 copy_dir=${1:-${OUT:-/tmp/gpu_suite}}
@@ -26,9 +28,16 @@ fi
 export PYTHONPATH=$PWD/src:${PYTHONPATH:-} PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 quick=${QUICK:+--quick}
 
+deadline=${DEADLINE:-540}
+
 stage() {
-    local limit=$1
+    local limit=$1 left=$((deadline - SECONDS))
     shift
+    if ((left < 20)); then
+        echo "== skipped, ${left} s left: $*"
+        return
+    fi
+    ((limit > left)) && limit=$left
     echo "== $(date +%T) $* (limit ${limit} s)"
     timeout -k 10 "$limit" "$@"
     echo "== $(date +%T) exit $?"
@@ -37,11 +46,11 @@ stage() {
 
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,driver_version --format=csv 2>&1 |
     tee "$copy_dir/gpu.txt"
-stage 220 "$python" benchmarks/train_throughput.py --models 3d --backends jax \
-    --precisions float32,mixed_bfloat16 --compare monai --steps 8 --timeout 100 $quick
+stage 300 "$python" benchmarks/train_throughput.py --models 3d --backends jax \
+    --precisions float32,mixed_bfloat16 --compare monai --steps 8 --timeout 150 $quick
 stage 140 env KERAS_BACKEND=jax "$python" benchmarks/inference_latency.py --tta both \
     --precision mixed_bfloat16 --compare monai $quick
-stage 110 "$python" benchmarks/train_throughput.py --models 2d --backends jax \
+stage 120 "$python" benchmarks/train_throughput.py --models 2d --backends jax \
     --precisions mixed_bfloat16 --compare monai --steps 8 --timeout 100 $quick
 stage 70 "$python" benchmarks/train_throughput.py --models 3d --backends torch \
     --precisions float32,mixed_bfloat16 --steps 5 --timeout 60 $quick
