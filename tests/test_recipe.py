@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from unetseg.errors import ConfigError
-from unetseg.recipe import DEFAULTS, apply_overrides, build_model_config, load_config, split_cases
+from unetseg.recipe import (
+    DEFAULTS,
+    apply_overrides,
+    build_model_config,
+    load_config,
+    split_cases,
+    window_size_warning,
+)
 
 CONFIGS = Path(__file__).resolve().parents[1] / "examples" / "brats2020" / "configs"
 SHIPPED = sorted(CONFIGS.glob("*.toml"))
@@ -86,3 +93,27 @@ def test_splits_hold_out_test_cases_or_a_fold():
     assert len(val) == 2
     with pytest.raises(ConfigError, match="only 10 cases"):
         split_cases(records, apply_overrides(DEFAULTS, ["data.test_cases=9"]))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_recipes_predict_with_windows_of_the_patch_size(path):
+    assert window_size_warning(load_config(path)) is None
+
+
+@pytest.mark.parametrize(
+    ("norm", "warns"),
+    [
+        ('"instance"', True),
+        ('["group", {groups = 4}]', True),
+        ('"batch"', False),
+        ('"none"', False),
+    ],
+)
+def test_windows_of_another_size_are_flagged_for_window_statistics(norm, warns):
+    model = f"model.config={{spatial_dims = 3, features = [8, 16], norm = {norm}}}"
+    overrides = [model, "train.patch_size=[32, 32, 32]", "inference.roi_size=[64, 64, 64]"]
+    warning = window_size_warning(apply_overrides(DEFAULTS, overrides))
+    assert (warning is not None) == warns
+    if warns:
+        assert "inference.roi_size [64, 64, 64]" in warning
+        assert "train.patch_size [32, 32, 32]" in warning

@@ -71,10 +71,12 @@ def _load_recipe_json(work_dir: Path) -> dict:
 
 def _predict(args: argparse.Namespace) -> int:
     from unetseg.data import find_brats_cases
-    from unetseg.recipe import apply_overrides, predict_cases
+    from unetseg.recipe import apply_overrides, predict_cases, window_size_warning
 
     work_dir = Path(args.run)
     config = apply_overrides(_load_recipe_json(work_dir), args.set or [])
+    if warning := window_size_warning(config):
+        print(f"Warning: {warning}", file=sys.stderr)
     model = Path(args.model) if args.model else work_dir / f"{args.checkpoint}.keras"
     records = find_brats_cases(args.cases, require_labels=False)
     paths = predict_cases(model, records, args.output, config, overwrite=args.overwrite)

@@ -46,6 +46,7 @@ __all__ = [
     "preprocessing",
     "run",
     "split_cases",
+    "window_size_warning",
 ]
 
 # Every key a recipe may set, with its default; a key not listed here is an error.
@@ -310,6 +311,44 @@ def _find_or_generate(config: dict[str, Any], data: str | None, work_dir: Path) 
     return find_brats_cases(folder, require_labels=True)
 
 
+#: Normalisations whose statistics come from the whole input window.
+_WINDOW_STATISTICS_NORMS = ("instance", "group", "layer")
+
+
+def window_size_warning(config: dict[str, Any]) -> str | None:
+    """A warning when inference windows differ from the training patches, else ``None``.
+
+    Instance, group and layer normalisation take their statistics over the whole
+    window, so windows of another size than the training patches shift them (in the
+    ``quick`` recipe, 64³ windows after 24³ patches cost about 0.3 of ET Dice). The
+    recipe's default windows are the patch size, as nnU-Net's.
+
+    Example:
+        >>> config = apply_overrides(
+        ...     DEFAULTS, ['model.preset="nnunet_3d"', "train.patch_size=[64, 64, 64]"]
+        ... )
+        >>> window_size_warning(config) is None
+        True
+        >>> config = apply_overrides(config, ["inference.roi_size=[128, 128, 128]"])
+        >>> print(window_size_warning(config))  # doctest: +ELLIPSIS
+        inference.roi_size [128, 128, 128] differs from train.patch_size [64, 64, 64] ...
+    """
+    from unetseg.networks import NORMS
+
+    roi, patch = config["inference"]["roi_size"], config["train"]["patch_size"]
+    if not roi or list(roi) == list(patch):
+        return None
+    norm = NORMS.split_spec(build_model_config(config).norm)[0]
+    if norm not in _WINDOW_STATISTICS_NORMS:
+        return None
+    return (
+        f"inference.roi_size {list(roi)} differs from train.patch_size {list(patch)} and the "
+        f"network uses {norm} normalisation, whose statistics come from the whole window: "
+        "predictions will be worse than with windows of the patch size (leave "
+        "inference.roi_size empty)."
+    )
+
+
 def _inferer(config: dict[str, Any]) -> Any:
     from unetseg.inference import SlidingWindowInferer
 
@@ -447,6 +486,8 @@ def run(
     records = _find_or_generate(config, data, work_dir)
     train, val, test = split_cases(records, config)
     log(f"{len(train)} training, {len(val)} validation and {len(test)} test cases")
+    if warning := window_size_warning(config):
+        log(f"Warning: {warning}")
     if model_config.spatial_dims == 2:
         from unetseg.recipe_2d import run_2d
 
