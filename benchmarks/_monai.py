@@ -10,20 +10,64 @@ deep-supervision heads.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from _common import installed
 
-from unetseg.networks import UNetConfig
+if TYPE_CHECKING:  # importing unetseg.networks imports Keras: not before the backend is set
+    from unetseg.networks import UNetConfig
 
 SKIPPED = (
     'MONAI comparison skipped: MONAI and PyTorch are not installed (pip install -e ".[bench]").'
 )
 
 
-def missing() -> str | None:
-    """``None`` when MONAI and PyTorch can be imported, else the message to print."""
-    return None if installed("monai") and installed("torch") else SKIPPED
+def skip_reason(compare: str | None) -> str | None:
+    """Why a ``--compare monai`` run skips MONAI (printed), or ``None``.
+
+    ``None`` also when no comparison was asked for (``compare`` is not ``"monai"``).
+    """
+    if compare != "monai" or (installed("monai") and installed("torch")):
+        return None
+    print(SKIPPED)
+    return SKIPPED
+
+
+def brats_transforms(
+    patch: int, num_samples: int, *, augment: bool = True, contrast: bool = True
+) -> Any:
+    """MONAI's dictionary transforms for the benchmarks' BraTS training pipeline.
+
+    Load → regions → z-score inside the brain → crop to the brain; with ``augment``
+    also pad to ``patch`` (as our patch sampler does), ``num_samples`` patches of
+    ``patch``³ (half on tumour), flips on every axis and intensity augmentation
+    (``RandAdjustContrastd`` too with ``contrast``).
+    """
+    from monai import transforms as mt
+
+    keys = ["image", "label"]
+    steps = [
+        mt.LoadImaged(keys, image_only=True),
+        mt.EnsureChannelFirstd(keys),
+        mt.ConvertToMultiChannelBasedOnBratsClassesd("label"),
+        mt.NormalizeIntensityd("image", nonzero=True, channel_wise=True),
+        mt.CropForegroundd(keys, source_key="image", allow_smaller=True),
+    ]
+    if augment:
+        size = (patch,) * 3
+        steps += [
+            mt.SpatialPadd(keys, spatial_size=size),
+            mt.RandCropByPosNegLabeld(
+                keys, label_key="label", spatial_size=size, pos=1, neg=1, num_samples=num_samples
+            ),
+            *(mt.RandFlipd(keys, prob=0.5, spatial_axis=axis) for axis in range(3)),
+            mt.RandScaleIntensityd("image", factors=0.1, prob=1.0),
+            mt.RandShiftIntensityd("image", offsets=0.1, prob=1.0),
+            mt.RandGaussianNoised("image", prob=0.15, std=0.1),
+        ]
+        if contrast:
+            steps.append(mt.RandAdjustContrastd("image", prob=0.15))
+    return mt.Compose(steps)
 
 
 def torch_device() -> Any:

@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from _common import RESULTS, markdown_table, save, stamp
+from _monai import brats_transforms, skip_reason
 
 from unetseg.data import PatchDataset, PreprocessedCache, find_brats_cases, write_synthetic_brats
 from unetseg.transforms import (
@@ -82,29 +83,10 @@ def patches_per_second(cases, patch: int, batches: int, workers: int) -> float:
 def monai_rates(records, cache_dir: Path, patch: int, batches: int) -> dict:
     """MONAI's seconds per case into a ``PersistentDataset`` and patches/s out of it."""
     import torch
-    from monai import transforms as mt
     from monai.data import DataLoader, PersistentDataset
 
-    keys = ["image", "label"]
-    transform = mt.Compose(
-        [
-            mt.LoadImaged(keys, image_only=True),
-            mt.EnsureChannelFirstd(keys),
-            mt.ConvertToMultiChannelBasedOnBratsClassesd("label"),
-            mt.NormalizeIntensityd("image", nonzero=True, channel_wise=True),
-            mt.CropForegroundd(keys, source_key="image", allow_smaller=True),
-            mt.SpatialPadd(keys, spatial_size=(patch,) * 3),  # as our patch sampler pads
-            mt.RandCropByPosNegLabeld(
-                keys, label_key="label", spatial_size=(patch,) * 3, pos=1, neg=1, num_samples=1
-            ),
-            mt.RandFlipd(keys, prob=0.5, spatial_axis=0),
-            mt.RandFlipd(keys, prob=0.5, spatial_axis=1),
-            mt.RandFlipd(keys, prob=0.5, spatial_axis=2),
-            mt.RandScaleIntensityd("image", factors=0.1, prob=1.0),
-            mt.RandShiftIntensityd("image", offsets=0.1, prob=1.0),
-            mt.RandGaussianNoised("image", prob=0.15, std=0.1),
-        ]
-    ).set_random_state(seed=0)
+    # The same augmentation as ours (no contrast change), one patch per case.
+    transform = brats_transforms(patch, num_samples=1, contrast=False).set_random_state(seed=0)
     items = [{"image": record["image"], "label": record["label"]} for record in records]
     per_case = []
     for item in items:  # the first access computes and saves the deterministic part
@@ -135,13 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", choices=("monai",), help="also run MONAI's datasets")
     parser.add_argument("--output", type=Path, default=RESULTS, help="results folder")
     args = parser.parse_args(argv)
-    skipped = None
-    if args.compare == "monai":
-        from _monai import missing
-
-        skipped = missing()
-        if skipped:
-            print(skipped)
+    skipped = skip_reason(args.compare)
     shape, patch = ((64, 64, 48), 32) if args.quick else ((240, 240, 155), 128)
     batches = args.batches or (2 if args.quick else 10)
 

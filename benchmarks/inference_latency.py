@@ -34,6 +34,7 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 import keras
 import numpy as np
 from _common import RESULTS, accelerator_name, markdown_table, save, stamp
+from _monai import skip_reason
 
 from unetseg.inference import SlidingWindowInferer
 from unetseg.networks import NETWORKS
@@ -155,23 +156,15 @@ def main(argv: list[str] | None = None) -> int:
     image = np.random.default_rng(0).normal(size=(*shape, config.in_channels)).astype("float32")
     runs = {"off": [False], "on": [True], "both": [False, True]}[args.tta]
     results = [measure(model, image, args.roi, args.overlap, args.batch, tta) for tta in runs]
-    skipped = None
-    if args.compare == "monai":
-        from _monai import missing
-
-        skipped = missing()
-        if skipped:
-            print(skipped)
-        else:
-            del model
-            gc.collect()
-            results += [
-                measure_monai(
-                    config, image, args.roi, args.overlap, args.batch, tta, args.precision
-                )
-                for tta in runs
-            ]
-            compare(results)
+    skipped = skip_reason(args.compare)
+    if args.compare == "monai" and not skipped:
+        del model
+        gc.collect()
+        results += [
+            measure_monai(config, image, args.roi, args.overlap, args.batch, tta, args.precision)
+            for tta in runs
+        ]
+        compare(results)
 
     gpu = accelerator_name()
     info = stamp("inference_latency", devices=True, quick=args.quick, accelerator=gpu)

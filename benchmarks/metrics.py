@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from _common import RESULTS, markdown_table, save, stamp
+from _monai import skip_reason
 
 from unetseg.metrics import dice, evaluate_brats_case, hd95
 from unetseg.regions import labels_to_regions
@@ -184,13 +185,7 @@ def main(argv: list[str] | None = None) -> int:
 
     shape = (96, 96, 64) if args.quick else (240, 240, 155)
     repeats = args.repeats or (2 if args.quick else 5)
-    skipped = None
-    if args.compare == "monai":
-        from _monai import missing
-
-        skipped = missing()
-        if skipped:
-            print(skipped)
+    skipped = skip_reason(args.compare)
     rows = run(shape, repeats, monai=args.compare == "monai" and not skipped)
     info = stamp("metrics", repeats=repeats, quick=args.quick)
     if skipped:

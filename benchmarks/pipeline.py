@@ -37,6 +37,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 from _common import RESULTS, markdown_table, save, stamp
+from _monai import brats_transforms, skip_reason
 
 from unetseg.transforms import (
     Compose,
@@ -106,31 +107,8 @@ def pipeline(patch: int, seed: int) -> Compose:
 
 def monai_pipeline(patch: int, seed: int, deterministic_only: bool = False):
     """MONAI's dictionary transforms doing the same work as :func:`pipeline`."""
-    from monai import transforms as mt
-
-    keys = ["image", "label"]
-    steps = [
-        mt.LoadImaged(keys, image_only=True),
-        mt.EnsureChannelFirstd(keys),
-        mt.ConvertToMultiChannelBasedOnBratsClassesd("label"),
-        mt.NormalizeIntensityd("image", nonzero=True, channel_wise=True),
-        mt.CropForegroundd(keys, source_key="image", allow_smaller=True),
-    ]
-    if not deterministic_only:
-        steps += [
-            mt.SpatialPadd(keys, spatial_size=(patch,) * 3),  # as our patch sampler pads
-            mt.RandCropByPosNegLabeld(
-                keys, label_key="label", spatial_size=(patch,) * 3, pos=1, neg=1, num_samples=4
-            ),
-            mt.RandFlipd(keys, prob=0.5, spatial_axis=0),
-            mt.RandFlipd(keys, prob=0.5, spatial_axis=1),
-            mt.RandFlipd(keys, prob=0.5, spatial_axis=2),
-            mt.RandScaleIntensityd("image", factors=0.1, prob=1.0),
-            mt.RandShiftIntensityd("image", offsets=0.1, prob=1.0),
-            mt.RandGaussianNoised("image", prob=0.15, std=0.1),
-            mt.RandAdjustContrastd("image", prob=0.15),
-        ]
-    return mt.Compose(steps).set_random_state(seed=seed)
+    transform = brats_transforms(patch, num_samples=4, augment=not deterministic_only)
+    return transform.set_random_state(seed=seed)
 
 
 def same_deterministic_output(case: dict, patch: int) -> float:
@@ -176,13 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     shape, patch = ((64, 64, 48), 32) if args.quick else ((240, 240, 155), 128)
     repeats = args.repeats or (2 if args.quick else 5)
 
-    skipped = None
-    if args.compare == "monai":
-        from _monai import missing
-
-        skipped = missing()
-        if skipped:
-            print(skipped)
+    skipped = skip_reason(args.compare)
     with tempfile.TemporaryDirectory() as tmp:
         case = write_case(Path(tmp), shape)
         load_times = []

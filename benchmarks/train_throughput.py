@@ -53,6 +53,7 @@ from _common import (
     save,
     stamp,
 )
+from _monai import skip_reason
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
@@ -314,8 +315,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         return child(args)
 
-    from _monai import missing
-
     gpu = accelerator_name()
     if args.steps is None:
         args.steps = 10 if gpu else 3
@@ -328,13 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown model or precision: {', '.join(unknown)}")
     frameworks = list(backends)
-    skipped = None
-    if args.compare == "monai":
-        skipped = missing()
-        if skipped:
-            print(skipped)
-        else:
-            frameworks.append("monai")
+    skipped = skip_reason(args.compare)
+    if args.compare == "monai" and not skipped:
+        frameworks.append("monai")
 
     rows, inputs = [], []
     for model in args.models:

@@ -594,7 +594,7 @@ class RandCropByPosNegLabeld(Randomizable, MapTransform):
         label = np.asarray(record[self.label_key])
         spatial = _spatial_shape(label, type(self).__name__)
         size = _sizes(self.spatial_size, spatial, "spatial_size")
-        foreground = (label > 0).any(axis=-1)
+        foreground = _any_channel_positive(label)
         background = ~foreground
         if self.image_key is not None:
             background &= (np.asarray(record[self.image_key]) > self.image_threshold).any(axis=-1)
