@@ -26,6 +26,9 @@ if [ -n "${WHEELS:-}" ]; then
     export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
 fi
 export PYTHONPATH=$PWD/src:${PYTHONPATH:-} PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
+# Keras falls back to TensorFlow, which the GPU machine lacks; each configuration of
+# train_throughput still runs under the backend it names.
+export KERAS_BACKEND=${KERAS_BACKEND:-jax}
 quick=${QUICK:+--quick}
 
 deadline=${DEADLINE:-540}
