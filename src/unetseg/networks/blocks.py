@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING, Any
 import keras
 
 from unetseg.networks.factories import create_activation, create_norm
+from unetseg.networks.upsampling import (
+    NonOverlappingConv2DTranspose,
+    NonOverlappingConv3DTranspose,
+)
 
 if TYPE_CHECKING:
     from unetseg.networks.unet import UNetConfig
@@ -26,8 +30,9 @@ class UNetBuilder:
         self.config = config
         dims = config.spatial_dims
         self._conv = keras.layers.Conv2D if dims == 2 else keras.layers.Conv3D
+        # kernel = stride: a matrix product (see networks.upsampling for why)
         self._conv_transpose = (
-            keras.layers.Conv2DTranspose if dims == 2 else keras.layers.Conv3DTranspose
+            NonOverlappingConv2DTranspose if dims == 2 else NonOverlappingConv3DTranspose
         )
         self._max_pool = keras.layers.MaxPooling2D if dims == 2 else keras.layers.MaxPooling3D
         self._upsampling = keras.layers.UpSampling2D if dims == 2 else keras.layers.UpSampling3D
