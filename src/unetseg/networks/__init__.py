@@ -5,6 +5,8 @@
 - :data:`NETWORKS`: presets ``classic_2d``, ``nnunet_3d``, ``seed_2d``.
 - :data:`NORMS` and :data:`ACTIVATION_LAYERS`: layers by name.
 - :func:`count_flops`: FLOPs of a forward pass and a training step.
+- :class:`NonOverlappingConv2DTranspose`, :class:`NonOverlappingConv3DTranspose`:
+  the decoder's transposed convolutions (kernel = stride) as matrix products.
 """
 
 from unetseg.networks.factories import (
@@ -17,12 +19,18 @@ from unetseg.networks.factories import (
 from unetseg.networks.flops import count_flops
 from unetseg.networks.presets import NETWORKS, classic_2d, nnunet_3d, seed_2d
 from unetseg.networks.unet import UNetConfig
+from unetseg.networks.upsampling import (
+    NonOverlappingConv2DTranspose,
+    NonOverlappingConv3DTranspose,
+)
 
 __all__ = [
     "ACTIVATION_LAYERS",
     "NETWORKS",
     "NORMS",
     "ChannelPReLU",
+    "NonOverlappingConv2DTranspose",
+    "NonOverlappingConv3DTranspose",
     "UNetConfig",
     "classic_2d",
     "count_flops",
