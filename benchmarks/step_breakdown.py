@@ -10,7 +10,8 @@ by timing its parts and variants in one process (JAX only; run it on the GPU):
    handed over as NumPy, and with the norm swapped (instance / direct instance /
    none), plus the forward pass alone;
 3. ``ops``: each kind of layer of the network alone — 3×3×3 convolution (channels
-   last and channels first), strided convolution, 2×2×2 transposed convolution,
+   last and channels first), strided convolution, 2×2×2 transposed convolution
+   (Keras' and ours, the matrix product the U-Net builder uses),
    Keras' ``GroupNormalization(groups=-1)`` (our ``"instance"`` norm), a direct
    instance norm, leaky ReLU — forward, and forward + backward, at the first two
    stages' shapes, in float32 and bfloat16.
@@ -97,8 +98,9 @@ def time_transfer(size: int, batch: int, repeats: int) -> list[dict]:
 
     x = np.random.default_rng(0).normal(size=(batch, size, size, size, 4)).astype("float32")
     y = jax.device_put(np.zeros((batch, size, size, size, 3), "float32"))
+    fresh = jax.jit(lambda a: a + 1)  # a new array each time: JAX caches a host copy
     _, put = median_time(lambda: jax.device_put(x), repeats)
-    _, get = median_time(lambda: np.asarray(y), repeats)
+    _, get = median_time(lambda: np.asarray(fresh(y)), repeats)
     rows = []
     for what, seconds, nbytes in (("to device", put, x.nbytes), ("to host", get, y.nbytes)):
         rows.append(
@@ -109,6 +111,8 @@ def time_transfer(size: int, batch: int, repeats: int) -> list[dict]:
 
 def op_layers(size: int, channels: int) -> dict[str, tuple[Callable[[], Any], tuple]]:
     """Layer factories and the input shape (without batch) of each timed op."""
+    from unetseg.networks import NonOverlappingConv3DTranspose
+
     layers = keras.layers
     cube = (size,) * 3
     half = (size // 2,) * 3
@@ -125,8 +129,12 @@ def op_layers(size: int, channels: int) -> dict[str, tuple[Callable[[], Any], tu
             lambda: layers.Conv3D(2 * channels, 3, strides=2, padding="same"),
             (*cube, channels),
         ),
-        "transposed conv 2³": (
+        "transposed conv 2³ (Keras)": (
             lambda: layers.Conv3DTranspose(channels, 2, strides=2),
+            (*half, 2 * channels),
+        ),
+        "transposed conv 2³ (matrix product)": (
+            lambda: NonOverlappingConv3DTranspose(channels, 2, strides=2),
             (*half, 2 * channels),
         ),
         "GroupNormalization(-1)": (
@@ -145,14 +153,16 @@ def time_op(factory: Callable[[], Any], shape: tuple, batch: int, dtype: str, re
     keras.config.set_dtype_policy("float32" if dtype == "float32" else "mixed_bfloat16")
     layer = factory()
     layer.build((batch, *shape))
-    # Keras casts a layer's weights to its compute dtype when it is called (autocast).
-    trainable = [v.value.astype(dtype) for v in layer.trainable_variables]
-    others = [v.value for v in layer.non_trainable_variables]
+    trainable = [v.value for v in layer.trainable_variables]
     x = jnp.asarray(jax.random.normal(jax.random.key(0), (batch, *shape)), dtype)
 
     def forward(weights: list, inputs: Any) -> Any:
-        outputs, _ = layer.stateless_call(weights, others, inputs)
-        return outputs
+        # Called as a layer (not stateless_call), so Keras autocasts the weights to
+        # the compute dtype as it does in a model.
+        with keras.StatelessScope(
+            state_mapping=list(zip(layer.trainable_variables, weights, strict=True))
+        ):
+            return layer(inputs)
 
     def loss(weights: list, inputs: Any) -> Any:
         return jnp.sum(forward(weights, inputs).astype("float32"))
