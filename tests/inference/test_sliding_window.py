@@ -155,6 +155,26 @@ def test_probabilities_apply_the_activation_after_blending():
     np.testing.assert_allclose(passthrough, image, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("tta", [False, True])
+def test_neither_the_image_nor_the_model_outputs_are_written_to(tta):
+    """The blending works in its own buffers: read-only model outputs and the caller's
+    image stay as they were (JAX hands back read-only arrays)."""
+    image = np.random.default_rng(5).normal(size=(9, 7, 2)).astype(np.float32)
+    original = image.copy()
+    returned = []
+
+    def read_only_identity(batch):
+        output = batch.copy()
+        output.setflags(write=False)
+        returned.append((output, output.copy()))
+        return output
+
+    result = sliding_window_inference(read_only_identity, image, (4, 4), tta=tta, output="logits")
+    np.testing.assert_allclose(result, image, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(image, original)
+    assert all(np.array_equal(output, copy) for output, copy in returned)
+
+
 def _small_unet(deep_supervision: bool) -> keras.Model:
     config = UNetConfig(
         spatial_dims=3,

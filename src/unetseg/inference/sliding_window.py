@@ -110,15 +110,15 @@ def _flip_combinations(spatial_dims: int) -> list[tuple[int, ...]]:
 
 
 def _activation(array: np.ndarray, activation: str | None) -> np.ndarray:
+    """The activation applied to ``array`` in place (it is the inferer's own buffer)."""
     if activation == "sigmoid":
-        # exp of a negative number only: no overflow warnings for large logits.
-        positive = np.exp(-np.abs(array))
-        return np.where(array >= 0, 1.0 / (1.0 + positive), positive / (1.0 + positive)).astype(
-            array.dtype
-        )
+        from scipy.special import expit  # stable for any logit, one pass, float32 kept
+
+        return expit(array, out=array)
     if activation == "softmax":
-        shifted = np.exp(array - array.max(axis=-1, keepdims=True))
-        return (shifted / shifted.sum(axis=-1, keepdims=True)).astype(array.dtype)
+        array -= array.max(axis=-1, keepdims=True)
+        np.exp(array, out=array)
+        array /= array.sum(axis=-1, keepdims=True)
     return array
 
 
@@ -242,7 +242,9 @@ class SlidingWindowInferer:
                 result = next(iter(result.values()))
             if isinstance(result, (list, tuple)):
                 result = result[0]
-            return np.asarray(keras.ops.convert_to_numpy(result), dtype=np.float32)
+            if not isinstance(result, np.ndarray):  # convert_to_numpy would copy it
+                result = keras.ops.convert_to_numpy(result)
+            return np.asarray(result, dtype=np.float32)
 
         return predict
 
@@ -296,6 +298,7 @@ class SlidingWindowInferer:
         self.model_calls = 0
         self.windows = len(images) * len(boxes)
         results = []
+        weighted: np.ndarray | None = None  # one window's output × importance, reused
         for image in images:
             accumulator: np.ndarray | None = None
             for first in range(0, len(boxes), self.batch_size):
@@ -307,13 +310,19 @@ class SlidingWindowInferer:
                 outputs = self._predict_flipped(predict, batch, flips)[: len(chunk)]
                 if accumulator is None:
                     accumulator = np.zeros((*padded_spatial, outputs.shape[-1]), np.float32)
+                if weighted is None or weighted.shape != outputs.shape[1:]:
+                    weighted = np.empty(outputs.shape[1:], np.float32)
                 for box, output in zip(chunk, outputs, strict=True):
-                    accumulator[(*box, slice(None))] += output * self.importance[..., None]
+                    np.multiply(output, self.importance[..., None], out=weighted)
+                    accumulator[(*box, slice(None))] += weighted
             assert accumulator is not None
             accumulator /= weight_sum[..., None]
             crop = tuple(slice(b, b + s) for b, s in zip(before, spatial, strict=True))
             results.append(accumulator[(*crop, slice(None))])
-        blended = np.stack(results)
+        if len(results) == 1 and padded_spatial == spatial:
+            blended = results[0][None]  # the accumulator itself: no copy of the volume
+        else:
+            blended = np.stack(results)
         if self.output == "probabilities":
             blended = _activation(blended, self.activation)
         return blended
@@ -336,9 +345,14 @@ class SlidingWindowInferer:
                     "window's spatial size (is roi_size a multiple of the network's stride?)."
                 )
             output = np.flip(output, axis=axes) if axes else output
-            total = output if total is None else total + output
+            if total is None:
+                total = output if len(flips) == 1 else np.array(output, dtype=np.float32)
+            else:
+                total += output
         assert total is not None
-        return total / len(flips)
+        if len(flips) > 1:
+            total /= len(flips)
+        return total
 
 
 def sliding_window_inference(
