@@ -226,16 +226,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=128, help="patch edge (default 128)")
     parser.add_argument("--batch", type=int, default=2, help="batch size (default 2)")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per figure")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="model variants")
+    parser.add_argument(
+        "--variants", help=f"model variants, comma-separated (default: {', '.join(VARIANTS)})"
+    )
     parser.add_argument("--parts", default="transfer,model,ops", help="which parts to run")
     parser.add_argument("--trace", type=Path, help="write a profiler trace here")
-    parser.add_argument("--quick", action="store_true", help="CPU-sized: 32³, batch 1")
+    parser.add_argument(
+        "--quick", action="store_true", help="for CI: 16³, batch 1, the first variant"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="results folder")
     args = parser.parse_args(argv)
     if keras.backend.backend() != "jax":
         parser.error(f"runs on Keras' JAX backend, not {keras.backend.backend()!r}")
     if args.quick:
-        args.size, args.batch, args.repeats = 32, 1, 2
+        args.size, args.batch, args.repeats = 16, 1, 1
+    if args.variants is None:
+        args.variants = next(iter(VARIANTS)) if args.quick else ",".join(VARIANTS)
+    unknown = [v for v in args.variants.split(",") if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
     parts = args.parts.split(",")
     register_direct_norm()
     gpu = accelerator_name()
@@ -289,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if "ops" in parts:
         record["ops"] = []
-        for size, channels in ((args.size, 32), (args.size // 2, 64)):
+        shapes = [(args.size, 32), (args.size // 2, 64)][: 1 if args.quick else 2]
+        for size, channels in shapes:
             for name, (factory, shape) in op_layers(size, channels).items():
                 for dtype in ("float32", "bfloat16"):
                     try:

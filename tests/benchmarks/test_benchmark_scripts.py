@@ -112,3 +112,22 @@ def test_peak_flops_of_the_gpus_we_report_on(benchmarks_on_path):
     assert peak_tflops("NVIDIA A100-SXM4-80GB", "float32") == 156.0
     assert peak_tflops("NVIDIA GeForce GTX 1080", "float32") is None
     assert peak_tflops(None, "float32") is None
+
+
+@pytest.mark.slow
+def test_step_breakdown(run_quick, monkeypatch):
+    pytest.importorskip("jax")
+    monkeypatch.setenv("KERAS_BACKEND", "jax")  # the script is for JAX
+    record, table = run_quick("step_breakdown.py", "--parts", "transfer,model,ops")
+    assert [row["what"] for row in record["transfer"]] == ["to device", "to host"]
+    (model,) = record["model"]
+    assert "error" not in model, model
+    assert model["variant"] == "bf16 instance"
+    assert model["step_device_ms"] > 0
+    assert model["forward_ms"] > 0
+    ops = {(row["op"], row["dtype"]): row for row in record["ops"]}
+    for dtype in ("float32", "bfloat16"):
+        for op in ("transposed conv 2³ (Keras)", "transposed conv 2³ (matrix product)"):
+            assert "error" not in ops[op, dtype], ops[op, dtype]
+            assert ops[op, dtype]["forward_backward_ms"] > 0
+    assert table.startswith("# Training step breakdown")
