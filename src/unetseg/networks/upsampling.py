@@ -10,7 +10,8 @@ Why not Keras' own ``Conv3DTranspose``: on the JAX backend its gradient with res
 to the kernel is a convolution with a kernel the size of the whole image, which XLA
 does not recognise as a weight-gradient convolution. On an NVIDIA H200 one such
 layer at 64³ × 64 → 128³ × 32 took 1.5 ms forward and **185 ms** forward + backward,
-and the four of ``nnunet_3d`` made up ~90 % of its 128³ training step
+and in a profiler trace the transposed convolutions of ``nnunet_3d`` took about
+90 % of its 128³ bfloat16 training step
 (``benchmarks/results/step_breakdown-NVIDIA_H200-2026-11-27.md``). As matrix
 products, forward and backward run as dense GEMMs on every backend.
 
