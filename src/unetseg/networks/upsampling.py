@@ -34,11 +34,15 @@ __all__ = ["NonOverlappingConv2DTranspose", "NonOverlappingConv3DTranspose"]
 
 
 class _NonOverlappingMixin:
-    """``call`` of a transposed convolution with ``kernel_size == strides``."""
+    """Checks and ``call`` of a transposed convolution with ``kernel_size == strides``."""
 
     kernel_size: tuple[int, ...]
     strides: tuple[int, ...]
     filters: int
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # the Keras layer's, next in the MRO
+        self._check_non_overlapping()
 
     def _check_non_overlapping(self) -> None:
         name = type(self).__name__
@@ -89,10 +93,6 @@ class NonOverlappingConv2DTranspose(_NonOverlappingMixin, keras.layers.Conv2DTra
     other than the stride, dilation, ``output_padding`` or channels-first data.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._check_non_overlapping()
-
 
 @keras.saving.register_keras_serializable(package="unetseg")
 class NonOverlappingConv3DTranspose(_NonOverlappingMixin, keras.layers.Conv3DTranspose):
@@ -102,7 +102,3 @@ class NonOverlappingConv3DTranspose(_NonOverlappingMixin, keras.layers.Conv3DTra
     "same" coincide here); raises :class:`~unetseg.errors.ConfigError` for a kernel
     other than the stride, dilation, ``output_padding`` or channels-first data.
     """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._check_non_overlapping()
