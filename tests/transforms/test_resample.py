@@ -86,3 +86,20 @@ def test_spacing_needs_the_source_spacing():
 def test_bad_options(factory, message):
     with pytest.raises(ConfigError, match=message):
         factory()
+
+
+def test_spacing_inverts_a_label_map_with_its_own_nearest_neighbour_order():
+    # Recorded as order 1 for every key, a label map came back interpolated (0.25, 1.5, ...).
+    rng = np.random.default_rng(1)
+    label = rng.choice(np.array([0, 2, 4], dtype=np.uint8), size=(12, 10, 8, 1))
+    image = rng.random((12, 10, 8, 1)).astype(np.float32)
+    meta = {"spacing": (1.0, 1.0, 1.0)}
+    record = {"image": image, "label": label, "image_meta": meta, "label_meta": meta}
+    out = Spacingd(["image", "label"], pixdim=(1.5, 2.0, 1.0), mode=("bilinear", "nearest"))(record)
+    assert [
+        op["order"] for op in (out["image_meta"]["applied"][0], out["label_meta"]["applied"][0])
+    ] == [1, 0]
+    restored = Compose([]).inverse(out)
+    assert restored["label"].shape == label.shape
+    assert restored["label"].dtype == np.uint8
+    assert set(np.unique(restored["label"])) <= {0, 2, 4}

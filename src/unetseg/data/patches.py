@@ -20,7 +20,7 @@ import numpy as np
 
 from unetseg.data.cache import CachedCase
 from unetseg.errors import ConfigError
-from unetseg.transforms.spatial import box_around, crop_box
+from unetseg.transforms.geometry import box_around, crop_box
 
 __all__ = ["PatchDataset"]
 

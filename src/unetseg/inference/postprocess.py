@@ -24,7 +24,7 @@ from scipy import ndimage
 from unetseg.errors import ConfigError, DataError
 from unetseg.regions import regions_to_labels
 from unetseg.transforms.io import SaveImage
-from unetseg.transforms.spatial import invert
+from unetseg.transforms.metadata import invert
 
 __all__ = [
     "BratsPostprocess",

@@ -16,7 +16,8 @@ from unetseg.inference.postprocess import (
     write_label_map,
 )
 from unetseg.inference.sliding_window import SlidingWindowInferer
-from unetseg.transforms.io import LoadImaged, meta_key
+from unetseg.transforms.io import LoadImaged
+from unetseg.transforms.metadata import meta_key
 
 __all__ = ["Predictor"]
 

@@ -5,14 +5,21 @@ Array transforms (``NormalizeIntensity``) act on one array; their dictionary for
 a NumPy ``Generator`` and draw once per call, so image and label move together;
 :class:`Compose` seeds them all from one seed.
 
-This package so far holds the machinery (:mod:`~unetseg.transforms.base`), NIfTI
-input and output (:mod:`~unetseg.transforms.io`), intensity transforms
-(:mod:`~unetseg.transforms.intensity`), label transforms
-(:mod:`~unetseg.transforms.labels`) and the grid-changing spatial transforms with
-their inverses (:mod:`~unetseg.transforms.spatial`: pads, crops, foreground crops,
-random patches, flips, 90° rotations) and the albumentations bridge
-(:mod:`~unetseg.transforms.augment`), and resampling
-(:mod:`~unetseg.transforms.resample`: ``RandAffined``, ``Spacingd``).
+The modules, from the bottom up:
+
+- :mod:`~unetseg.transforms.geometry`: boxes, flips, rotations and resampling as
+  plain functions on arrays;
+- :mod:`~unetseg.transforms.metadata`: ``record["<key>_meta"]``, the log of spatial
+  operations and the table of their inverses (:data:`INVERSES`);
+- :mod:`~unetseg.transforms.base`: the machinery (``Transform``, ``MapTransform``,
+  ``Randomizable``, ``RandomizableTransform``, ``Compose``, ``OneOf``);
+- the transforms: NIfTI input and output (:mod:`~unetseg.transforms.io`),
+  intensity (:mod:`~unetseg.transforms.intensity`), labels
+  (:mod:`~unetseg.transforms.labels`), the grid-changing spatial transforms
+  (:mod:`~unetseg.transforms.spatial`: pads, crops, foreground crops, random
+  patches, flips, 90° rotations), resampling (:mod:`~unetseg.transforms.resample`:
+  ``RandAffined``, ``Spacingd``) and the albumentations bridge
+  (:mod:`~unetseg.transforms.augment`).
 """
 
 from unetseg.transforms.augment import Albumentations, Albumentationsd
@@ -21,10 +28,12 @@ from unetseg.transforms.base import (
     MapTransform,
     OneOf,
     Randomizable,
+    RandomizableTransform,
     Transform,
     apply_transform,
 )
 from unetseg.transforms.dictionary import ArrayTransformd, RandArrayTransformd
+from unetseg.transforms.geometry import crop_box, resample_to_shape, uncrop_box
 from unetseg.transforms.intensity import (
     ClipIntensityPercentiles,
     ClipIntensityPercentilesd,
@@ -51,7 +60,7 @@ from unetseg.transforms.intensity import (
     ScaleIntensityRangePercentiles,
     ScaleIntensityRangePercentilesd,
 )
-from unetseg.transforms.io import LoadImage, LoadImaged, SaveImage, SaveImaged, meta_key
+from unetseg.transforms.io import LoadImage, LoadImaged, SaveImage, SaveImaged
 from unetseg.transforms.labels import (
     AsDiscrete,
     AsDiscreted,
@@ -62,7 +71,8 @@ from unetseg.transforms.labels import (
     RegionsToBratsLabels,
     RegionsToBratsLabelsd,
 )
-from unetseg.transforms.resample import RandAffined, Spacingd, resample_to_shape
+from unetseg.transforms.metadata import INVERSES, invert, meta_key, record_operation
+from unetseg.transforms.resample import RandAffined, Spacingd
 from unetseg.transforms.spatial import (
     CenterSpatialCrop,
     CenterSpatialCropd,
@@ -80,12 +90,10 @@ from unetseg.transforms.spatial import (
     SpatialCropd,
     SpatialPad,
     SpatialPadd,
-    crop_box,
-    invert,
-    uncrop_box,
 )
 
 __all__ = [
+    "INVERSES",
     "Albumentations",
     "Albumentationsd",
     "ArrayTransformd",
@@ -131,6 +139,7 @@ __all__ = [
     "RandSpatialCrop",
     "RandSpatialCropd",
     "Randomizable",
+    "RandomizableTransform",
     "RegionsToBratsLabels",
     "RegionsToBratsLabelsd",
     "ReplaceNonFinite",
@@ -153,6 +162,7 @@ __all__ = [
     "crop_box",
     "invert",
     "meta_key",
+    "record_operation",
     "resample_to_shape",
     "uncrop_box",
 ]

@@ -22,12 +22,14 @@ from typing import Any
 import numpy as np
 
 from unetseg.errors import ConfigError
+from unetseg.transforms.metadata import invert, meta_key
 
 __all__ = [
     "Compose",
     "MapTransform",
     "OneOf",
     "Randomizable",
+    "RandomizableTransform",
     "Transform",
     "apply_transform",
     "check_probability",
@@ -87,6 +89,31 @@ class Randomizable:
 
     def randomize(self, data: Any = None) -> None:
         """Draw this call's random parameters (subclasses store them on ``self``)."""
+
+
+class RandomizableTransform(Randomizable, Transform):
+    """A random transform that acts with probability ``prob`` (MONAI's name and idea).
+
+    :meth:`randomize` draws whether this call acts (``self._do_transform``); a
+    subclass with parameters of its own overrides it, calls ``super().randomize(data)``
+    and draws them when ``self._do_transform``. Dictionary forms draw once per call and
+    apply the draw to every key.
+
+    Args:
+        prob: The probability of acting, in [0, 1].
+
+    Raises:
+        ConfigError: If ``prob`` is outside [0, 1].
+    """
+
+    def __init__(self, prob: float = 1.0) -> None:
+        Randomizable.__init__(self)
+        self.prob = check_probability(prob)
+        self._do_transform = False
+
+    def randomize(self, data: Any = None) -> None:
+        """Draw whether this call acts."""
+        self._do_transform = bool(self.rng.random() < self.prob)
 
 
 class MapTransform(Transform):
@@ -220,14 +247,12 @@ class Compose(Randomizable, Transform):
         original grid and clears the record of operations. To map a prediction back
         with the image's operations, use :class:`~unetseg.transforms.Invertd`.
         """
-        from unetseg.transforms.spatial import invert
-
         result = dict(record)
         for key in list(result):
-            meta = result.get(f"{key}_meta")
+            meta = result.get(meta_key(key))
             if isinstance(meta, dict) and meta.get("applied"):
                 result[key] = invert(result[key], meta)
-                result[f"{key}_meta"] = {**meta, "applied": []}
+                result[meta_key(key)] = {**meta, "applied": []}
         return result
 
 

@@ -20,7 +20,7 @@ from numpy.polynomial import legendre
 from scipy import ndimage
 
 from unetseg.errors import ConfigError, DataError
-from unetseg.transforms.base import Randomizable, Transform, check_probability
+from unetseg.transforms.base import RandomizableTransform, Transform
 from unetseg.transforms.dictionary import ArrayTransformd, RandArrayTransformd
 
 __all__ = [
@@ -297,16 +297,15 @@ def _range(
     return low, high
 
 
-class RandomIntensityTransform(Randomizable, Transform):
-    """Base of the random intensity transforms: ``prob``, ``randomize`` and ``apply``."""
+class RandomIntensityTransform(RandomizableTransform):
+    """Base of the random intensity transforms: ``prob`` and ``randomize`` (from
+    :class:`~unetseg.transforms.RandomizableTransform`), ``_draw`` and ``apply``."""
 
     def __init__(self, prob: float) -> None:
-        super().__init__()
-        self.prob = check_probability(prob)
-        self._do_transform = False
+        super().__init__(prob)
 
     def randomize(self, data: Any = None) -> None:
-        self._do_transform = bool(self.rng.random() < self.prob)
+        super().randomize(data)
         if self._do_transform:
             self._draw(np.asarray(data) if data is not None else None)
 

@@ -23,15 +23,11 @@ import numpy as np
 from unetseg.errors import ConfigError, DataError
 from unetseg.fileio import default_permissions
 from unetseg.transforms.base import MapTransform, Transform
+from unetseg.transforms.metadata import meta_key
 
-__all__ = ["LoadImage", "LoadImaged", "SaveImage", "SaveImaged", "meta_key"]
+__all__ = ["LoadImage", "LoadImaged", "SaveImage", "SaveImaged"]
 
 _EXTENSIONS = (".nii", ".nii.gz")
-
-
-def meta_key(key: Hashable) -> str:
-    """The record key under which the dictionary transforms keep ``key``'s metadata."""
-    return f"{key}_meta"
 
 
 def _nibabel() -> Any:

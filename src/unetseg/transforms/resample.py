@@ -1,24 +1,24 @@
 """Transforms that resample the grid: :class:`RandAffined` and :class:`Spacingd`.
 
 Images are interpolated linearly, labels with nearest neighbour (``mode`` per
-key), channel by channel with :func:`scipy.ndimage.affine_transform`.
-``Spacingd`` is recorded in the metadata and undone by :func:`~unetseg.transforms.invert`;
-``RandAffined`` is a training augmentation and is not recorded.
+key), channel by channel (see :mod:`~unetseg.transforms.geometry`). ``Spacingd`` is
+recorded in the metadata, with each key's interpolation order, and undone by
+:func:`~unetseg.transforms.invert`; ``RandAffined`` is a training augmentation and
+is not recorded.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable, Sequence
 
 import numpy as np
-from scipy import ndimage
 
 from unetseg.errors import ConfigError, DataError
-from unetseg.transforms.base import MapTransform, Randomizable, check_probability
-from unetseg.transforms.io import meta_key
+from unetseg.transforms.base import MapTransform, RandomizableTransform
+from unetseg.transforms.geometry import resample_to_shape, rotation_matrix, transform_channels
+from unetseg.transforms.metadata import meta_key, record_operation
 
-__all__ = ["RandAffined", "Spacingd", "resample_to_shape"]
+__all__ = ["RandAffined", "Spacingd"]
 
 _ORDERS = {"nearest": 0, "bilinear": 1}
 
@@ -32,50 +32,7 @@ def _orders(mode: str | Sequence[str], count: int) -> list[int]:
     return [_ORDERS[m] for m in modes]
 
 
-def _transform_channels(
-    array: np.ndarray, matrix: np.ndarray, offset: np.ndarray, shape: Sequence[int], order: int
-) -> np.ndarray:
-    out = np.empty((*shape, array.shape[-1]), dtype=np.float32)
-    for channel in range(array.shape[-1]):
-        ndimage.affine_transform(
-            np.asarray(array[..., channel], dtype=np.float32),
-            matrix,
-            offset=offset,
-            output_shape=tuple(shape),
-            output=out[..., channel],
-            order=order,
-            mode="constant",
-            cval=0.0,
-        )
-    return out.astype(array.dtype, copy=False) if order == 0 else out
-
-
-def resample_to_shape(array: np.ndarray, shape: Sequence[int], order: int = 1) -> np.ndarray:
-    """Resample ``(*spatial, C)`` onto ``shape`` so that voxel 0 stays in place.
-
-    The grid is scaled by ``old / new`` per axis, the convention of :class:`Spacingd`,
-    which makes this its inverse.
-    """
-    ratio = np.array(array.shape[:-1], dtype=float) / np.array(shape, dtype=float)
-    return _transform_channels(array, np.diag(ratio), np.zeros(len(shape)), shape, order)
-
-
-def _rotation(angles: Sequence[float], dims: int) -> np.ndarray:
-    if dims == 2:
-        (angle,) = angles
-        c, s = math.cos(angle), math.sin(angle)
-        return np.array([[c, -s], [s, c]])
-    matrix = np.eye(3)
-    for axis, angle in enumerate(angles):
-        c, s = math.cos(angle), math.sin(angle)
-        plane = [a for a in range(3) if a != axis]
-        rotation = np.eye(3)
-        rotation[np.ix_(plane, plane)] = [[c, -s], [s, c]]
-        matrix = rotation @ matrix
-    return matrix
-
-
-class RandAffined(Randomizable, MapTransform):
+class RandAffined(RandomizableTransform, MapTransform):
     """Random rotation and scaling about the centre, the same for every key.
 
     Args:
@@ -103,8 +60,7 @@ class RandAffined(Randomizable, MapTransform):
         allow_missing_keys: bool = False,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
-        Randomizable.__init__(self)
-        self.prob = check_probability(prob)
+        RandomizableTransform.__init__(self, prob)
         self.rotate_range, self.scale_range = rotate_range, scale_range
         self.orders = _orders(mode, len(self.keys))
         for name, value in (("rotate_range", rotate_range), ("scale_range", scale_range)):
@@ -135,12 +91,15 @@ class RandAffined(Randomizable, MapTransform):
         scale = self._per(self.scale_range, dims, "scale_range")
         angles = self.rng.uniform(-rotate, rotate)
         factors = self.rng.uniform(1.0 - scale, 1.0 + scale)
-        return _rotation(angles, dims) @ np.diag(factors)
+        return rotation_matrix(angles, dims) @ np.diag(factors)
 
     def __call__(self, record: dict) -> dict:
         result = dict(record)
         keys = list(self.key_iterator(result))
-        if not keys or self.rng.random() >= self.prob:
+        if not keys:
+            return result
+        self.randomize()
+        if not self._do_transform:
             return result
         spatial = np.asarray(result[keys[0]]).shape[:-1]
         if len(spatial) not in (2, 3):
@@ -158,7 +117,7 @@ class RandAffined(Randomizable, MapTransform):
                     f"RandAffined: key {key!r} has spatial shape {array.shape[:-1]} but "
                     f"{keys[0]!r} has {spatial}; they must share one grid."
                 )
-            result[key] = _transform_channels(array, inverse, offset, spatial, order)
+            result[key] = transform_channels(array, inverse, offset, spatial, order)
         return result
 
 
@@ -188,8 +147,6 @@ class Spacingd(MapTransform):
         self.orders = _orders(mode, len(self.keys))
 
     def __call__(self, record: dict) -> dict:
-        from unetseg.transforms.spatial import _record_operation
-
         result = dict(record)
         present = set(self.key_iterator(result))
         for key, order in zip(self.keys, self.orders, strict=True):
@@ -219,7 +176,8 @@ class Spacingd(MapTransform):
                 for n, s, t in zip(array.shape[:-1], source, target, strict=True)
             ]
             result[key] = resample_to_shape(array, shape, order)
-            _record_operation(
-                result, key, {"kind": "resample", "shape": list(array.shape[:-1]), "order": 1}
+            # Undone with the key's own order: nearest for a label map keeps its labels.
+            record_operation(
+                result, key, {"kind": "resample", "shape": list(array.shape[:-1]), "order": order}
             )
         return result

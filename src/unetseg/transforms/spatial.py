@@ -1,9 +1,10 @@
 """Spatial transforms that change the grid: padding, cropping, flips and 90° rotations.
 
-Every crop and pad is one operation: cutting a *box* out of the spatial grid,
-where the box may reach outside the image (that part is filled with
-``pad_value``). The dictionary forms record each operation in the key's metadata
-(``record["<key>_meta"]["applied"]``), so :func:`invert` — and
+Every crop and pad cuts a *box* out of the spatial grid (see
+:mod:`~unetseg.transforms.geometry`), where the box may reach outside the image
+(that part is filled with ``pad_value``). The dictionary forms record each
+operation in the key's metadata (``record["<key>_meta"]["applied"]``, see
+:mod:`~unetseg.transforms.metadata`), so :func:`~unetseg.transforms.invert` — and
 :meth:`~unetseg.transforms.Compose.inverse` — can map a prediction made on the
 transformed grid back onto the original one.
 
@@ -18,8 +19,24 @@ from typing import Any
 import numpy as np
 
 from unetseg.errors import ConfigError, DataError
-from unetseg.transforms.base import MapTransform, Randomizable, Transform, check_probability
-from unetseg.transforms.io import meta_key
+from unetseg.transforms.base import (
+    MapTransform,
+    Randomizable,
+    RandomizableTransform,
+    Transform,
+)
+from unetseg.transforms.geometry import (
+    Box,
+    box_around,
+    centered_box,
+    crop_box,
+    flip,
+    foreground_mask,
+    resolve_sizes,
+    rot90,
+    spatial_shape,
+)
+from unetseg.transforms.metadata import invert, meta_key, record_operation
 
 __all__ = [
     "CenterSpatialCrop",
@@ -38,121 +55,7 @@ __all__ = [
     "SpatialCropd",
     "SpatialPad",
     "SpatialPadd",
-    "box_around",
-    "crop_box",
-    "invert",
-    "uncrop_box",
 ]
-
-Box = list[tuple[int, int]]
-
-
-# -- the operations and their inverses -----------------------------------------------
-
-
-def _spatial_shape(array: np.ndarray, owner: str) -> tuple[int, ...]:
-    if array.ndim < 2:
-        raise DataError(f"{owner} expects a channels-last array (*spatial, C), got {array.shape}.")
-    return array.shape[:-1]
-
-
-def crop_box(
-    array: np.ndarray, box: Sequence[tuple[int, int]], pad_value: float = 0.0
-) -> np.ndarray:
-    """Cut ``box`` (``[(start, stop), ...]`` per spatial axis) out of ``array``.
-
-    Parts of the box outside the array are filled with ``pad_value``. Inside the
-    array this is a view-free copy of exactly the box.
-    """
-    spatial = array.shape[:-1]
-    if len(box) != len(spatial):
-        raise DataError(f"A box of {len(box)} axes does not fit an array of shape {array.shape}.")
-    parts = [_overlap(a, b, n) for (a, b), n in zip(box, spatial, strict=True)]
-    part = array[(*(slice(lo, hi) for lo, hi, _, _ in parts), slice(None))]
-    padding = [(before, after) for _, _, before, after in parts]
-    if any(before or after for before, after in padding):
-        return np.pad(part, [*padding, (0, 0)], mode="constant", constant_values=pad_value)
-    return part.copy()
-
-
-def _overlap(start: int, stop: int, size: int) -> tuple[int, int, int, int]:
-    """Where box ``[start, stop)`` meets ``[0, size)``: ``(lo, hi, before, after)``.
-
-    ``[lo, hi)`` is the part inside the array (possibly empty); ``before`` and
-    ``after`` count the box voxels outside it on either side.
-    """
-    lo = min(max(start, 0), size)
-    hi = min(max(stop, lo), size)
-    before = min(max(lo - start, 0), stop - start)
-    after = (stop - start) - before - (hi - lo)
-    return lo, hi, before, after
-
-
-def uncrop_box(
-    array: np.ndarray,
-    box: Sequence[tuple[int, int]],
-    original_shape: Sequence[int],
-    fill_value: float = 0.0,
-) -> np.ndarray:
-    """Put a cropped ``array`` back at ``box`` on a grid of ``original_shape`` (the inverse)."""
-    expected = tuple(b - a for a, b in box)
-    if tuple(array.shape[:-1]) != expected:
-        raise DataError(
-            f"Cannot undo a crop of size {expected}: the array has spatial shape "
-            f"{array.shape[:-1]}."
-        )
-    result = np.full((*original_shape, array.shape[-1]), fill_value, dtype=array.dtype)
-    parts = [_overlap(a, b, n) for (a, b), n in zip(box, original_shape, strict=True)]
-    target = tuple(slice(lo, hi) for lo, hi, _, _ in parts)
-    source = tuple(slice(before, before + hi - lo) for lo, hi, before, _ in parts)
-    result[(*target, slice(None))] = array[(*source, slice(None))]
-    return result
-
-
-def _flip(array: np.ndarray, axes: Sequence[int]) -> np.ndarray:
-    return np.flip(array, axis=tuple(axes)).copy() if axes else array
-
-
-def _rot90(array: np.ndarray, k: int, axes: tuple[int, int]) -> np.ndarray:
-    return np.rot90(array, k=k, axes=axes).copy()
-
-
-def _inverse_operation(array: np.ndarray, operation: dict[str, Any]) -> np.ndarray:
-    kind = operation["kind"]
-    if kind == "crop":
-        return uncrop_box(array, operation["box"], operation["shape"])
-    if kind == "flip":
-        return _flip(array, operation["axes"])
-    if kind == "rot90":
-        return _rot90(array, -operation["k"], tuple(operation["axes"]))
-    if kind == "resample":
-        from unetseg.transforms.resample import resample_to_shape
-
-        return resample_to_shape(array, operation["shape"], operation["order"])
-    raise DataError(f"Unknown recorded operation {kind!r}; the record's metadata is corrupt.")
-
-
-def _record_operation(record: dict, key: Hashable, operation: dict[str, Any]) -> None:
-    """Append ``operation`` to the key's metadata (copied, never shared between records)."""
-    meta = dict(record.get(meta_key(key)) or {})
-    meta["applied"] = [*meta.get("applied", []), operation]
-    record[meta_key(key)] = meta
-
-
-def invert(array: Any, meta: dict[str, Any]) -> np.ndarray:
-    """Undo the recorded spatial operations of ``meta`` on ``array``, newest first.
-
-    Args:
-        array: Data on the transformed grid, such as a prediction, ``(*spatial, C)``.
-        meta: The metadata of the key the operations were recorded for.
-
-    Returns:
-        The array on the original grid (cropped-away parts filled with 0).
-    """
-    result = np.asarray(array)
-    for operation in reversed(meta.get("applied", [])):
-        result = _inverse_operation(result, operation)
-    return result
 
 
 class Invertd(MapTransform):
@@ -183,47 +86,6 @@ class Invertd(MapTransform):
         for key in self.key_iterator(result):
             result[key] = invert(result[key], meta)
         return result
-
-
-# -- sizes and boxes -----------------------------------------------------------------
-
-
-def _sizes(size: int | Sequence[int | None], spatial: Sequence[int], what: str) -> list[int]:
-    """Resolve a requested size per axis; ``None`` or -1 keeps the image's size."""
-    if isinstance(size, int):
-        size = [size] * len(spatial)
-    size = list(size)
-    if len(size) != len(spatial):
-        raise ConfigError(
-            f"{what} has {len(size)} entries for an image with {len(spatial)} spatial axes."
-        )
-    resolved = []
-    for requested, actual in zip(size, spatial, strict=True):
-        if requested is None or requested == -1:
-            resolved.append(actual)
-        elif isinstance(requested, int) and requested > 0:
-            resolved.append(requested)
-        else:
-            raise ConfigError(f"{what} entries must be positive ints, None or -1; got {size!r}.")
-    return resolved
-
-
-def box_around(centre: Sequence[int], spatial: Sequence[int], size: Sequence[int]) -> Box:
-    """A ``size`` box centred on ``centre``, moved inside the image where it fits.
-
-    Axes where the image is smaller than the box keep it centred (and padded).
-    """
-    box = []
-    for c, n, s in zip(centre, spatial, size, strict=True):
-        start = int(c) - s // 2
-        if n >= s:
-            start = min(max(start, 0), n - s)
-        box.append((start, start + s))
-    return box
-
-
-def _centered_box(spatial: Sequence[int], size: Sequence[int]) -> Box:
-    return [((n - s) // 2, (n - s) // 2 + s) for n, s in zip(spatial, size, strict=True)]
 
 
 # -- array transforms ----------------------------------------------------------------
@@ -262,11 +124,11 @@ class SpatialPad(_BoxTransform):
         self.spatial_size, self.method, self.pad_value = spatial_size, method, float(value)
 
     def box(self, array: np.ndarray) -> Box:
-        spatial = _spatial_shape(array, type(self).__name__)
+        spatial = spatial_shape(array, type(self).__name__)
         target = [
             max(s, n)
             for s, n in zip(
-                _sizes(self.spatial_size, spatial, "spatial_size"), spatial, strict=True
+                resolve_sizes(self.spatial_size, spatial, "spatial_size"), spatial, strict=True
             )
         ]
         if self.method == "end":
@@ -288,8 +150,8 @@ class CenterSpatialCrop(_BoxTransform):
         self.roi_size = roi_size
 
     def box(self, array: np.ndarray) -> Box:
-        spatial = _spatial_shape(array, type(self).__name__)
-        return _centered_box(spatial, _sizes(self.roi_size, spatial, "roi_size"))
+        spatial = spatial_shape(array, type(self).__name__)
+        return centered_box(spatial, resolve_sizes(self.roi_size, spatial, "roi_size"))
 
 
 class SpatialCrop(_BoxTransform):
@@ -325,7 +187,7 @@ class SpatialCrop(_BoxTransform):
         self.roi = [(int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
 
     def box(self, array: np.ndarray) -> Box:
-        spatial = _spatial_shape(array, type(self).__name__)
+        spatial = spatial_shape(array, type(self).__name__)
         if len(self.roi) != len(spatial):
             raise DataError(
                 f"SpatialCrop has a {len(self.roi)}D box for an array of shape {array.shape}."
@@ -358,9 +220,9 @@ class CropForeground(_BoxTransform):
         self.k_divisible = k_divisible
 
     def box(self, array: np.ndarray) -> Box:
-        spatial = _spatial_shape(array, type(self).__name__)
+        spatial = spatial_shape(array, type(self).__name__)
         dims = len(spatial)
-        mask = self.select_fn(array) if self.select_fn is not None else _any_channel_positive(array)
+        mask = self.select_fn(array) if self.select_fn is not None else foreground_mask(array)
         if tuple(mask.shape) != tuple(spatial):
             raise DataError(f"select_fn returned shape {mask.shape} for spatial shape {spatial}.")
         margins = [self.margin] * dims if isinstance(self.margin, int) else list(self.margin)
@@ -391,14 +253,6 @@ class CropForeground(_BoxTransform):
         return box
 
 
-def _any_channel_positive(array: np.ndarray) -> np.ndarray:
-    """``(array > 0).any(axis=-1)``, a channel at a time (several times faster)."""
-    mask = array[..., 0] > 0
-    for channel in range(1, array.shape[-1]):
-        mask |= array[..., channel] > 0
-    return mask
-
-
 class RandSpatialCrop(Randomizable, _BoxTransform):
     """Cut a ``roi_size`` box at a random position; axes smaller than it are padded.
 
@@ -411,8 +265,8 @@ class RandSpatialCrop(Randomizable, _BoxTransform):
         self.roi_size = roi_size
 
     def box(self, array: np.ndarray) -> Box:
-        spatial = _spatial_shape(array, type(self).__name__)
-        size = _sizes(self.roi_size, spatial, "roi_size")
+        spatial = spatial_shape(array, type(self).__name__)
+        size = resolve_sizes(self.roi_size, spatial, "roi_size")
         box = []
         for n, s in zip(spatial, size, strict=True):
             start = int(self.rng.integers(0, n - s + 1)) if n > s else -((s - n) // 2)
@@ -455,7 +309,7 @@ class _BoxTransformd(MapTransform):
                     f"but {source!r} has {reference.shape[:-1]}; they must share one grid."
                 )
             result[key] = crop_box(array, box, self.transform.pad_value)
-            _record_operation(
+            record_operation(
                 result, key, {"kind": "crop", "box": box, "shape": list(array.shape[:-1])}
             )
         return result
@@ -592,9 +446,9 @@ class RandCropByPosNegLabeld(Randomizable, MapTransform):
                 f"RandCropByPosNegLabeld: the record has no label key {self.label_key!r}."
             )
         label = np.asarray(record[self.label_key])
-        spatial = _spatial_shape(label, type(self).__name__)
-        size = _sizes(self.spatial_size, spatial, "spatial_size")
-        foreground = _any_channel_positive(label)
+        spatial = spatial_shape(label, type(self).__name__)
+        size = resolve_sizes(self.spatial_size, spatial, "spatial_size")
+        foreground = foreground_mask(label)
         background = ~foreground
         if self.image_key is not None:
             background &= (np.asarray(record[self.image_key]) > self.image_threshold).any(axis=-1)
@@ -624,22 +478,25 @@ class RandCropByPosNegLabeld(Randomizable, MapTransform):
             for key in keys:
                 array = np.asarray(record[key])
                 sample[key] = crop_box(array, box)
-                _record_operation(sample, key, {"kind": "crop", "box": box, "shape": list(spatial)})
+                record_operation(sample, key, {"kind": "crop", "box": box, "shape": list(spatial)})
             samples.append(sample)
         return samples
 
 
-class RandFlip(Randomizable, Transform):
+class RandFlip(RandomizableTransform):
     """Flip the spatial axes ``spatial_axis`` (all listed together) with probability ``prob``.
 
     Args:
         prob: Probability of flipping.
         spatial_axis: An axis or a list of axes; ``None`` for all spatial axes.
+
+    Example:
+        >>> RandFlip(prob=1.0, spatial_axis=0)(np.arange(3).reshape(3, 1))[:, 0]
+        array([2, 1, 0])
     """
 
     def __init__(self, prob: float = 0.5, spatial_axis: int | Sequence[int] | None = None) -> None:
-        super().__init__()
-        self.prob = check_probability(prob)
+        super().__init__(prob)
         self.spatial_axis = [spatial_axis] if isinstance(spatial_axis, int) else spatial_axis
 
     def axes(self, array: np.ndarray) -> list[int]:
@@ -650,14 +507,14 @@ class RandFlip(Randomizable, Transform):
             raise ConfigError(f"spatial_axis {axes} is out of range for {dims} spatial axes.")
         return axes
 
-    def __call__(self, array: Any) -> np.ndarray:
+    def __call__(self, array: Any, randomize: bool = True) -> np.ndarray:
         array = np.asarray(array)
-        if self.rng.random() >= self.prob:
-            return array
-        return _flip(array, self.axes(array))
+        if randomize:
+            self.randomize(array)
+        return flip(array, self.axes(array)) if self._do_transform else array
 
 
-class RandRotate90(Randomizable, Transform):
+class RandRotate90(RandomizableTransform):
     """Rotate by ``k × 90°`` in the plane of ``spatial_axes``, ``k`` drawn from 1..``max_k``.
 
     Args:
@@ -669,34 +526,83 @@ class RandRotate90(Randomizable, Transform):
     def __init__(
         self, prob: float = 0.1, max_k: int = 3, spatial_axes: tuple[int, int] = (0, 1)
     ) -> None:
-        super().__init__()
-        self.prob = check_probability(prob)
+        super().__init__(prob)
         if not isinstance(max_k, int) or max_k < 1:
             raise ConfigError(f"max_k must be a positive integer, got {max_k!r}.")
         if len(spatial_axes) != 2 or spatial_axes[0] == spatial_axes[1]:
             raise ConfigError(f"spatial_axes must be two different axes, got {spatial_axes!r}.")
         self.max_k, self.spatial_axes = max_k, tuple(spatial_axes)
+        self._k = 0
+
+    def randomize(self, data: Any = None) -> None:
+        super().randomize(data)
+        self._k = int(self.rng.integers(1, self.max_k + 1)) if self._do_transform else 0
 
     def draw(self) -> int:
         """Draw this call's number of quarter turns (0 when the transform does not act)."""
-        if self.rng.random() >= self.prob:
-            return 0
-        return int(self.rng.integers(1, self.max_k + 1))
+        self.randomize()
+        return self._k
 
     def rotate(self, array: np.ndarray, k: int) -> np.ndarray:
+        """``array`` turned ``k`` quarter turns in the plane of :attr:`spatial_axes`."""
         if max(self.spatial_axes) >= array.ndim - 1:
             raise ConfigError(
                 f"spatial_axes {self.spatial_axes} is out of range for shape {array.shape}."
             )
-        return _rot90(array, k, self.spatial_axes)
+        return rot90(array, k, self.spatial_axes)
 
-    def __call__(self, array: Any) -> np.ndarray:
+    def __call__(self, array: Any, randomize: bool = True) -> np.ndarray:
         array = np.asarray(array)
-        k = self.draw()
-        return self.rotate(array, k) if k else array
+        if randomize:
+            self.randomize(array)
+        return self.rotate(array, self._k) if self._k else array
 
 
-class RandFlipd(Randomizable, MapTransform):
+class _RandDictionaryForm(Randomizable, MapTransform):
+    """A dictionary form that shares its random stream with its array transform, so
+    one draw per call applies to every key (and each key's operation is recorded)."""
+
+    transform: RandomizableTransform
+
+    def __init__(
+        self, keys: Any, transform: RandomizableTransform, allow_missing_keys: bool
+    ) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        Randomizable.__init__(self)
+        self.transform = transform
+        self.transform.set_random_state(rng=self.rng)
+
+    def set_random_state(
+        self, seed: int | None = None, rng: np.random.Generator | None = None
+    ) -> _RandDictionaryForm:
+        super().set_random_state(seed, rng)
+        self.transform.set_random_state(rng=self.rng)
+        return self
+
+    @property
+    def prob(self) -> float:
+        """The probability of acting (the array transform's)."""
+        return self.transform.prob
+
+    def __call__(self, record: dict) -> dict:
+        result = dict(record)
+        keys = list(self.key_iterator(result))
+        if not keys:
+            return result
+        self.transform.randomize(result[keys[0]])
+        for key in keys:
+            array = np.asarray(result[key])
+            result[key] = self.transform(array, randomize=False)
+            if self.transform._do_transform:
+                record_operation(result, key, self.operation(array))
+        return result
+
+    def operation(self, array: np.ndarray) -> dict[str, Any]:
+        """The recorded operation of this call on ``array`` (see ``transforms.metadata``)."""
+        raise NotImplementedError
+
+
+class RandFlipd(_RandDictionaryForm):
     """Dictionary form of :class:`RandFlip`: one draw for every key, recorded for inversion.
 
     For nnU-Net's independent mirroring per axis, use one ``RandFlipd`` per axis.
@@ -715,24 +621,13 @@ class RandFlipd(Randomizable, MapTransform):
         spatial_axis: int | Sequence[int] | None = None,
         allow_missing_keys: bool = False,
     ) -> None:
-        MapTransform.__init__(self, keys, allow_missing_keys)
-        Randomizable.__init__(self)
-        self.flip = RandFlip(prob, spatial_axis)
+        super().__init__(keys, RandFlip(prob, spatial_axis), allow_missing_keys)
 
-    def __call__(self, record: dict) -> dict:
-        result = dict(record)
-        keys = list(self.key_iterator(result))
-        if not keys or self.rng.random() >= self.flip.prob:
-            return result
-        for key in keys:
-            array = np.asarray(result[key])
-            axes = self.flip.axes(array)
-            result[key] = _flip(array, axes)
-            _record_operation(result, key, {"kind": "flip", "axes": axes})
-        return result
+    def operation(self, array: np.ndarray) -> dict[str, Any]:
+        return {"kind": "flip", "axes": self.transform.axes(array)}
 
 
-class RandRotate90d(Randomizable, MapTransform):
+class RandRotate90d(_RandDictionaryForm):
     """Dictionary form of :class:`RandRotate90`: one draw for every key, recorded for inversion.
 
     Args:
@@ -743,6 +638,8 @@ class RandRotate90d(Randomizable, MapTransform):
         allow_missing_keys: Skip missing keys.
     """
 
+    transform: RandRotate90
+
     def __init__(
         self,
         keys: Any,
@@ -751,26 +648,8 @@ class RandRotate90d(Randomizable, MapTransform):
         spatial_axes: tuple[int, int] = (0, 1),
         allow_missing_keys: bool = False,
     ) -> None:
-        MapTransform.__init__(self, keys, allow_missing_keys)
-        Randomizable.__init__(self)
-        self.rotation = RandRotate90(prob, max_k, spatial_axes)
-        self.rotation.set_random_state(rng=self.rng)
+        super().__init__(keys, RandRotate90(prob, max_k, spatial_axes), allow_missing_keys)
 
-    def set_random_state(
-        self, seed: int | None = None, rng: np.random.Generator | None = None
-    ) -> RandRotate90d:
-        super().set_random_state(seed, rng)
-        self.rotation.set_random_state(rng=self.rng)
-        return self
-
-    def __call__(self, record: dict) -> dict:
-        result = dict(record)
-        keys = list(self.key_iterator(result))
-        k = self.rotation.draw() if keys else 0
-        if not k:
-            return result
-        for key in keys:
-            result[key] = self.rotation.rotate(np.asarray(result[key]), k)
-            axes = list(self.rotation.spatial_axes)
-            _record_operation(result, key, {"kind": "rot90", "k": k, "axes": axes})
-        return result
+    def operation(self, array: np.ndarray) -> dict[str, Any]:
+        axes = list(self.transform.spatial_axes)
+        return {"kind": "rot90", "k": self.transform._k, "axes": axes}
