@@ -188,6 +188,7 @@ def run_child(
         "precision": precision,
     }
     backend = "torch" if framework == "monai" else framework
+    row["backend"] = backend  # the child's, not this process's
     with tempfile.TemporaryDirectory() as tmp:
         output = Path(tmp) / "result.json"
         kind = "monai" if framework == "monai" else "unetseg"
@@ -344,7 +345,12 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
     compare(rows, gpu)
 
-    info = stamp("train_throughput", quick=args.quick, accelerator=gpu, steps=args.steps)
+    # Each configuration ran in a child process on its own backend: the stamp lists
+    # those, not the backend this parent process imported Keras with.
+    children = sorted({row["backend"] for row in rows})
+    info = stamp(
+        "train_throughput", quick=args.quick, accelerator=gpu, steps=args.steps, backend=children
+    )
     info["monai"] = skipped or "compared"
     name = (
         f"train_throughput-{'quick-' if args.quick else ''}{'_'.join(args.models)}-"

@@ -29,7 +29,7 @@ from _common import RESULTS, markdown_table, save, stamp
 from unetseg.data import PatchDataset, PreprocessedCache, find_brats_cases, write_synthetic_brats
 from unetseg.losses import DiceCE
 from unetseg.networks import UNetConfig
-from unetseg.recipe import preprocessing
+from unetseg.recipes import preprocessing
 from unetseg.training import Trainer, build_optimizer, build_schedule
 
 
@@ -85,7 +85,14 @@ def main(argv: list[str] | None = None) -> int:
         bare = EpochTimes()
         model.fit(data(), epochs=args.epochs, callbacks=[bare], verbose=0)
 
-        trainer = Trainer(config, DiceCE(), work_dir=root / "run", verbose=0)
+        trainer = Trainer(
+            config,
+            work_dir=root / "run",
+            task="brats_regions",
+            loss=DiceCE(),
+            metrics=(),  # as the bare model.fit above
+            verbose=0,
+        )
         wrapped = EpochTimes()
         trainer.fit(data(), epochs=args.epochs, callbacks=[wrapped])
 

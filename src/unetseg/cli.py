@@ -12,8 +12,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from unetseg.errors import UnetsegError
+
+if TYPE_CHECKING:
+    from unetseg.recipes import RecipeConfig
 
 __all__ = ["main"]
 
@@ -50,28 +54,28 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from unetseg.recipe import load_config, run
+    from unetseg.recipes import load_config, run
 
     config = load_config(_recipe_path(args.recipe), args.set or [])
-    work_dir = args.work_dir or Path("runs") / config["recipe"]["name"]
-    run(config, work_dir, data=args.data)
+    work_dir = args.work_dir or Path("runs") / config.recipe.name
+    run(config, work_dir, data=args.data, force=args.force)
     return 0
 
 
-def _load_recipe_json(work_dir: Path) -> dict:
+def _load_recipe_json(work_dir: Path) -> RecipeConfig:
     import json
 
-    from unetseg.recipe import apply_overrides
+    from unetseg.recipes import RecipeConfig
 
     path = work_dir / "recipe.json"
     if not path.is_file():
         raise UnetsegError(f"{work_dir} is not a recipe run: it has no recipe.json.")
-    return apply_overrides(json.loads(path.read_text()), [])
+    return RecipeConfig.from_dict(json.loads(path.read_text(encoding="utf-8")), where=str(path))
 
 
 def _predict(args: argparse.Namespace) -> int:
     from unetseg.data import find_brats_cases
-    from unetseg.recipe import apply_overrides, predict_cases, window_size_warning
+    from unetseg.recipes import apply_overrides, build_predictor, window_size_warning
 
     work_dir = Path(args.run)
     config = apply_overrides(_load_recipe_json(work_dir), args.set or [])
@@ -79,14 +83,15 @@ def _predict(args: argparse.Namespace) -> int:
         print(f"Warning: {warning}", file=sys.stderr)
     model = Path(args.model) if args.model else work_dir / f"{args.checkpoint}.keras"
     records = find_brats_cases(args.cases, require_labels=False)
-    paths = predict_cases(model, records, args.output, config, overwrite=args.overwrite)
+    predictor = build_predictor(config, model)
+    paths = predictor.predict(records, args.output, overwrite=args.overwrite)
     print(f"{len(paths)} predictions in {args.output}")
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from unetseg.data import find_brats_cases
-    from unetseg.recipe import evaluate_predictions
+    from unetseg.recipes import evaluate_predictions
 
     records = find_brats_cases(args.truth, require_labels=True)
     if args.cases:
@@ -159,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--data", help="a MICCAI_BraTS2020_TrainingData folder (default: generated)")
     train.add_argument("--work-dir", type=Path, help="the run's folder (default runs/<name>)")
+    train.add_argument(
+        "--force",
+        action="store_true",
+        help="continue a run in the work dir whose settings differ (default: refuse)",
+    )
     _add_set_option(train, "override a recipe setting, e.g. --set train.epochs=2 (repeatable)")
     train.set_defaults(handler=_train)
 

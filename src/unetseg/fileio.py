@@ -3,19 +3,22 @@
 Every file unetseg writes — CSV tables, JSON configuration, NIfTI predictions,
 model checkpoints — goes through :func:`atomic_write`: the content is written to
 a temporary file in the same folder and moved over the target only once it is
-complete. A reader sees the old file or the new one, never a torn mix.
+complete. A reader sees the old file or the new one, never a torn mix. JSON goes
+through :func:`write_json`, whose :func:`to_json_value` is the one conversion of
+NumPy values, tuples and paths to JSON in the library.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-__all__ = ["atomic_write", "default_permissions"]
+__all__ = ["atomic_write", "default_permissions", "to_json_value", "write_json"]
 
 
 def default_permissions(path: str | os.PathLike[str]) -> None:
@@ -83,3 +86,34 @@ def atomic_write(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def to_json_value(value: Any) -> Any:
+    """``value`` as plain JSON types: NumPy arrays and scalars as lists and numbers,
+    tuples as lists, paths as text, mapping keys as text; other objects (a NIfTI
+    header, say) become ``None``.
+
+    Example:
+        >>> import numpy as np
+        >>> to_json_value({"shape": (2, 3), "spacing": np.array([1.0, 2.0]), 4: object()})
+        {'shape': [2, 3], 'spacing': [1.0, 2.0], '4': None}
+    """
+    if isinstance(value, dict):
+        return {str(k): to_json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json_value(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    tolist = getattr(value, "tolist", None)  # NumPy arrays and scalars
+    if callable(tolist):
+        return to_json_value(tolist())
+    return None
+
+
+def write_json(path: str | os.PathLike[str], value: Any) -> None:
+    """Write ``value`` (through :func:`to_json_value`) as indented JSON, atomically."""
+    with atomic_write(path) as handle:
+        json.dump(to_json_value(value), handle, indent=2)
+        handle.write("\n")

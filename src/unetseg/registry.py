@@ -1,8 +1,10 @@
 """Named registries of components, extensible by third-party packages.
 
 One generic :class:`Registry` serves every kind of component: losses, metrics,
-networks, normalisation layers, activations, transforms. Registering is one
-decorator, and listing and creating by name are one call each:
+networks, normalisation layers, activations, schedules, optimisers, tasks, the
+inverses of spatial operations. unetseg's own registries are declared together in
+:mod:`unetseg.registries`. Registering is one decorator, and listing and creating by
+name are one call each:
 
 >>> from unetseg.registry import Registry
 >>> SHAPES = Registry("shape")
@@ -61,6 +63,7 @@ from unetseg.errors import (
 __all__ = [
     "KERAS_COMPONENT_MODULES",
     "Registry",
+    "accepted_keywords",
     "all_registries",
     "load_keras_components",
     "normalize_name",
@@ -106,6 +109,43 @@ def load_keras_components() -> None:
         importlib.import_module(module)
 
 
+def accepted_keywords(factory: Callable[..., Any]) -> set[str]:
+    """The keyword arguments ``factory`` names, following ``**kwargs`` up a class's bases.
+
+    For a class, each ``__init__`` in its method resolution order that passes
+    ``**kwargs`` on adds the names of the next one, so a subclass that forwards its
+    options is credited with its base's. Callers use this to offer defaults (an
+    activation, a channel count) only to components that take them.
+
+    Example:
+        >>> class Base:
+        ...     def __init__(self, *, activation="sigmoid"): ...
+        >>> class Child(Base):
+        ...     def __init__(self, weight=1.0, **kwargs): super().__init__(**kwargs)
+        >>> sorted(accepted_keywords(Child))
+        ['activation', 'weight']
+    """
+    targets = (
+        [c.__init__ for c in factory.__mro__ if "__init__" in vars(c)]
+        if isinstance(factory, type)
+        else [factory]
+    )
+    names: set[str] = set()
+    for target in targets:
+        try:
+            parameters = inspect.signature(target).parameters.values()
+        except (TypeError, ValueError):
+            break
+        names |= {
+            p.name
+            for p in parameters
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
+        }
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    return names
+
+
 def all_registries() -> dict[str, Registry[Any]]:
     """Return the pluggable registries (those with an entry-point group), by group.
 
@@ -125,6 +165,10 @@ class Registry(Generic[T]):
             registry with a group is listed by :func:`all_registries`.
         keras_serializable: Whether to register every entry with Keras'
             serialisation framework as well.
+        builtins: The module whose import registers the built-in entries
+            (``"unetseg.losses"``), imported on the first lookup, before the plugins;
+            so a registry declared in :mod:`unetseg.registries` finds its entries
+            without the caller importing where they are defined.
 
     Raises:
         RegistrationError: If another registry already uses ``entry_point_group``.
@@ -143,6 +187,7 @@ class Registry(Generic[T]):
         *,
         entry_point_group: str | None = None,
         keras_serializable: bool = False,
+        builtins: str | None = None,
     ) -> None:
         if entry_point_group is not None and entry_point_group in _ALL_REGISTRIES:
             raise RegistrationError(
@@ -153,6 +198,8 @@ class Registry(Generic[T]):
         self.entry_point_group = entry_point_group
         self.keras_serializable = keras_serializable
         self._entries: dict[str, T] = {}
+        self.builtins = builtins
+        self._builtins_loaded = builtins is None
         self._plugins_loaded = entry_point_group is None
         self._lock = threading.RLock()
         if entry_point_group is not None:
@@ -217,6 +264,7 @@ class Registry(Generic[T]):
             return self._entries.pop(key)
 
     def _add(self, name: str | None, obj: T, *, overwrite: bool) -> T:
+        self._load_builtins()  # so a clash with a built-in name shows here, not later
         if name is None:
             name = getattr(obj, "__name__", None)
             if name is None:
@@ -350,6 +398,7 @@ class Registry(Generic[T]):
             reload: Look at the installed entry points again, for packages installed
                 after the first lookup.
         """
+        self._load_builtins()
         if self._plugins_loaded and not reload:
             return
         with self._lock:
@@ -361,6 +410,17 @@ class Registry(Generic[T]):
                 return
             for entry_point in importlib.metadata.entry_points(group=self.entry_point_group):
                 self._load_entry_point(entry_point)
+
+    def _load_builtins(self) -> None:
+        if self._builtins_loaded:
+            return
+        with self._lock:
+            if self._builtins_loaded:
+                return
+            # Set first: the module registers entries and may look names up meanwhile.
+            self._builtins_loaded = True
+            assert self.builtins is not None
+            importlib.import_module(self.builtins)
 
     def _load_entry_point(self, entry_point: importlib.metadata.EntryPoint) -> None:
         origin = _describe_entry_point(entry_point)

@@ -14,7 +14,11 @@ from keras import ops
 
 from unetseg.errors import ConfigError, DataError
 
-__all__ = ["prepare_target", "spatial_axes"]
+__all__ = ["ACTIVATIONS", "prepare_target", "spatial_axes"]
+
+#: The output activations: ``"sigmoid"`` (independent channels) and ``"softmax"``
+#: (exclusive classes). Losses, metrics, the inferer and tasks speak of these.
+ACTIVATIONS = ("sigmoid", "softmax")
 
 
 def spatial_axes(tensor: Any) -> list[int]:

@@ -116,6 +116,7 @@ def test_predictor_writes_the_labels_on_the_source_grid(tmp_path, case, canonica
         _region_logits,
         SlidingWindowInferer((16, 16, 16), overlap=0.5, batch_size=4, tta=True),
         preprocess,
+        task="brats_regions",
     )
     output = tmp_path / "predictions"
     paths = predictor.predict([record], output, progress=False)
@@ -134,7 +135,9 @@ def test_predictor_skips_written_cases_unless_told(tmp_path, case):
         calls.append(1)
         return _region_logits(batch)
 
-    predictor = Predictor(counting, SlidingWindowInferer((16, 16, 16), batch_size=8))
+    predictor = Predictor(
+        counting, SlidingWindowInferer((16, 16, 16), batch_size=8), task="brats_regions"
+    )
     output = tmp_path / "out"
     predictor.predict([record], output, progress=False)
     first = len(calls)
@@ -152,15 +155,19 @@ def test_predictor_refuses_bad_records_and_models(tmp_path, case):
     record, _ = case
     inferer = SlidingWindowInferer((16, 16, 16))
     with pytest.raises(DataError, match="does not exist"):
-        Predictor(tmp_path / "missing.keras", inferer)
+        Predictor(tmp_path / "missing.keras", inferer, task="brats_regions")
     with pytest.raises(ConfigError, match="SlidingWindowInferer"):
-        Predictor(_region_logits, (16, 16, 16))
-    predictor = Predictor(_region_logits, inferer)
+        Predictor(_region_logits, (16, 16, 16), task="brats_regions")
+    with pytest.raises(ConfigError, match="task="):
+        Predictor(_region_logits, inferer)
+    predictor = Predictor(_region_logits, inferer, task="brats_regions")
     with pytest.raises(DataError, match="no 'id'"):
         predictor.predict([{"image": record["image"]}], tmp_path, progress=False)
     with pytest.raises(DataError, match="unique"):
         predictor.predict([record, record], tmp_path, progress=False)
-    broken = Predictor(_region_logits, inferer, preprocess=lambda r: {"id": r["id"]})
+    broken = Predictor(
+        _region_logits, inferer, preprocess=lambda r: {"id": r["id"]}, task="brats_regions"
+    )
     with pytest.raises(DataError, match="BraTS20_Validation_001"):
         broken.predict([record], tmp_path / "x", progress=False)
     assert not (tmp_path / "x").exists()
@@ -195,3 +202,30 @@ def test_brats_postprocess_options_are_checked():
     probabilities = np.zeros((4, 4, 4, 3), np.float32)
     probabilities[0, 0, 0] = 0.9
     assert post(probabilities)[0, 0, 0] == 1
+
+
+def test_a_probability_model_is_not_given_a_second_activation(tmp_path):
+    import keras
+
+    from unetseg.networks import UNetConfig
+
+    model = UNetConfig(
+        spatial_dims=2, in_channels=1, out_channels=4, features=(4, 8), output_activation="softmax"
+    ).build()
+    with pytest.raises(ConfigError, match="already ends in a softmax"):
+        Predictor(model, SlidingWindowInferer((16, 16), activation="softmax"), task="brats_classes")
+    Predictor(model, SlidingWindowInferer((16, 16), activation=None), task="brats_classes")
+    assert isinstance(model, keras.Model)
+
+
+def test_label_map_postprocess_follows_the_task():
+    from unetseg.inference import LabelMapPostprocess
+    from unetseg.task import Task
+
+    task = Task.regions("liver", {"liver": [1, 2], "tumour": [2]})
+    probabilities = np.array([[0.9, 0.1], [0.9, 0.8], [0.2, 0.1]])
+    assert LabelMapPostprocess(task)(probabilities).tolist() == [1, 2, 0]
+    with pytest.raises(ConfigError, match="BraTS task"):
+        BratsPostprocess(task=task)
+    classes = BratsPostprocess(task="brats_classes", min_enhancing_voxels=2)
+    assert classes(np.array([[0.0, 0.0, 0.1, 0.9], [0.9, 0.0, 0.1, 0.0]])).tolist() == [1, 0]

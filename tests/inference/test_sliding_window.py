@@ -244,3 +244,16 @@ def test_errors_name_the_problem():
         SlidingWindowInferer((8, 8))(identity, np.zeros((8, 8, 8, 8, 1)))
     with pytest.raises(DataError, match="window's spatial size"):
         SlidingWindowInferer((8, 8))(lambda b: b[:, ::2, ::2], np.zeros((8, 8, 1)))
+
+
+def test_windows_of_a_stack_of_images_share_batches():
+    # A stack of 2D slices has one window per slice: they go through the model
+    # batch_size at a time, not one padded batch per slice.
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(10, 16, 12, 2)).astype(np.float32)
+    inferer = SlidingWindowInferer((16, 12), batch_size=8, output="logits")
+    together = inferer(lambda batch: batch * 3.0, images)
+    assert inferer.model_calls == 2
+    alone = np.stack([inferer(lambda batch: batch * 3.0, image) for image in images])
+    np.testing.assert_allclose(together, alone, rtol=1e-6)
+    np.testing.assert_allclose(together, images * 3.0, rtol=1e-5)

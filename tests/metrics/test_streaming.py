@@ -70,11 +70,11 @@ def test_argmax_mode_with_labels_excludes_background():
     labels = rng.integers(0, 4, size=(4, 8, 8))
     logits = rng.normal(size=(4, 8, 8, 4)).astype("float32")
     predicted = logits.argmax(-1)
-    metric = DiceMetric(num_channels=4, mode="argmax")
+    metric = DiceMetric(num_channels=4, activation="softmax")
     metric.update_state(labels, logits)
     expected = [dice(predicted == c, labels == c) for c in range(4)]
     assert float(metric.result()) == pytest.approx(np.mean(expected[1:]), rel=1e-6)
-    with_background = DiceMetric(num_channels=4, mode="argmax", include_background=True)
+    with_background = DiceMetric(num_channels=4, activation="softmax", include_background=True)
     with_background.update_state(labels[..., None], logits)
     assert float(with_background.result()) == pytest.approx(np.mean(expected), rel=1e-6)
 
@@ -140,7 +140,9 @@ def test_metric_inside_model_fit_and_saved_model(tmp_path):
 
 @pytest.mark.parametrize("name", ["dice", "iou", "sensitivity", "specificity"])
 def test_registered_metrics_round_trip_their_config(name):
-    metric = METRICS.create(name, num_channels=4, mode="argmax", include_background=True, channel=0)
+    metric = METRICS.create(
+        name, num_channels=4, activation="softmax", include_background=True, channel=0
+    )
     config = keras.saving.serialize_keras_object(metric)
     restored = keras.saving.deserialize_keras_object(config)
     assert restored.get_config() == metric.get_config()
@@ -150,10 +152,11 @@ def test_registered_metrics_round_trip_their_config(name):
     ("arguments", "message"),
     [
         ({"num_channels": 0}, "num_channels"),
+        ({"num_channels": 3, "activation": "softmx"}, "Did you mean 'softmax'"),
         ({"num_channels": 3, "mode": "max"}, "Did you mean 'argmax'"),
-        ({"num_channels": 1, "mode": "argmax"}, "at least two channels"),
+        ({"num_channels": 1, "activation": "softmax"}, "at least two channels"),
         ({"num_channels": 3, "threshold": 1.0}, "threshold"),
-        ({"num_channels": 3, "mode": "argmax", "channel": 0}, "channel 0 is not scored"),
+        ({"num_channels": 3, "activation": "softmax", "channel": 0}, "channel 0 is not scored"),
         ({"num_channels": 3, "channel": 3}, "channel 3 is not scored"),
     ],
 )
@@ -166,3 +169,11 @@ def test_channel_count_mismatch_is_refused():
     metric = DiceMetric(num_channels=3)
     with pytest.raises(ConfigError, match="built for 3 channels"):
         metric.update_state(np.zeros((1, 4, 4, 2)), np.zeros((1, 4, 4, 2), "float32"))
+
+
+def test_the_former_mode_option_is_still_read():
+    # Models saved before the vocabulary was unified have "mode" in their metric config.
+    metric = DiceMetric(num_channels=4, mode="argmax")
+    assert metric.activation == "softmax"
+    assert "mode" not in metric.get_config()
+    assert DiceMetric.from_config({"num_channels": 3, "mode": "threshold"}).activation == "sigmoid"

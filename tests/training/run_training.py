@@ -62,9 +62,9 @@ def main():
     )
     trainer = Trainer(
         config,
-        "dice_ce",
-        metrics=["dice"],
         work_dir=args.work,
+        task="brats_regions",
+        loss="dice_ce",
         distribute="data_parallel" if args.distribute else None,
         verbose=0,
         seed=5,

@@ -21,25 +21,11 @@ from typing import Any
 import numpy as np
 
 from unetseg.errors import DataError
-from unetseg.fileio import atomic_write
+from unetseg.fileio import atomic_write, to_json_value
 
 __all__ = ["CachedCase", "PreprocessedCache"]
 
 _FOREGROUND_SAMPLES = 10_000
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return None  # objects such as NIfTI headers are not kept
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -150,7 +136,7 @@ class PreprocessedCache:
                 )
             _save_npy(self.folder / f"{case_id}_{key}.npy", array)
             info["arrays"][key] = {"shape": list(array.shape), "dtype": str(array.dtype)}
-            info[f"{key}_meta"] = _jsonable(result.get(f"{key}_meta", {}))
+            info[f"{key}_meta"] = to_json_value(result.get(f"{key}_meta", {}))
         positions = np.zeros((0, 3), dtype=np.int32)
         if self.label_key is not None:
             label = np.asarray(result[self.label_key])

@@ -1,16 +1,19 @@
-"""2D training data from 3D volumes: axial slices, resized, as the original notebook made it.
+"""2D data from 3D volumes: axial slices, resized, as the original notebook made them.
 
 :func:`volume_slices` cuts a range of axial slices out of a loaded case, keeps some
 modalities, scales each slice stack by its maximum, resizes every slice (linear for
-images, nearest for labels) and turns BraTS labels 0/1/2/4 into classes 0/1/2/3.
-:func:`slices_to_volume` puts per-slice class maps back on the volume grid.
-:class:`SliceDataset` serves shuffled batches of slices of many cases as a
-``keras.utils.PyDataset``, deterministic per ``(seed, epoch, batch)``.
+images, nearest for labels) and encodes the labels for a task (by default BraTS as
+exclusive classes: background, necrotic core, oedema, enhancing tumour).
+:class:`VolumeSlicesd` does it to a record and records the operation, so a prediction
+on the slices goes back onto the volume's grid like any other prediction
+(:func:`~unetseg.transforms.invert`; the ``"slices"`` inverse is
+:func:`place_slices`). :class:`SliceDataset` serves shuffled batches of slices of
+many cases as a ``keras.utils.PyDataset``, deterministic per ``(seed, epoch, batch)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import keras
@@ -18,11 +21,16 @@ import numpy as np
 from scipy import ndimage
 
 from unetseg.errors import ConfigError, DataError
+from unetseg.registries import INVERSES
+from unetseg.task import BRATS_CLASSES, Task, resolve_task
+from unetseg.transforms import MapTransform, record_operation
 
 __all__ = [
     "SliceDataset",
+    "VolumeSlicesd",
     "classes_to_labels",
     "labels_to_classes",
+    "place_slices",
     "slices_to_volume",
     "volume_slices",
 ]
@@ -56,6 +64,15 @@ def _resize(stack: np.ndarray, size: Sequence[int], order: int) -> np.ndarray:
     return resized[:, : size[0], : size[1]]
 
 
+def _check_range(slice_range: Sequence[int], depth: int) -> tuple[int, int]:
+    start, stop = (int(v) for v in slice_range)
+    if not 0 <= start < stop <= depth:
+        raise ConfigError(
+            f"slice_range {list(slice_range)} does not fit a volume of {depth} slices."
+        )
+    return start, stop
+
+
 def volume_slices(
     image: np.ndarray,
     label: np.ndarray | None,
@@ -63,52 +80,150 @@ def volume_slices(
     slice_range: Sequence[int],
     size: Sequence[int],
     channels: Sequence[int],
+    task: Task | str = BRATS_CLASSES,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Axial slices of one case, as the notebook prepared them.
 
     Args:
         image: ``(H, W, D, C)`` as loaded (not normalised).
-        label: ``(H, W, D)`` BraTS labels, or ``None``.
+        label: ``(H, W, D)`` or ``(H, W, D, 1)`` labels, or ``None``.
         slice_range: ``(start, stop)`` along the last spatial axis (stop excluded).
         size: The slice size after resizing, ``(h, w)``.
         channels: The modalities kept (indices into C; FLAIR 0, T1ce 2).
+        task: How labels become targets (:meth:`unetseg.task.Task.encode`).
 
     Returns:
         Images ``(n, h, w, len(channels))`` float32 divided by their maximum, and
-        one-hot classes ``(n, h, w, 4)`` float32 (or ``None``).
+        the targets ``(n, h, w, task.out_channels)`` float32 (or ``None``).
     """
-    start, stop = (int(v) for v in slice_range)
-    if not 0 <= start < stop <= image.shape[2]:
-        raise ConfigError(
-            f"slice_range {slice_range} does not fit a volume of {image.shape[2]} slices."
-        )
+    start, stop = _check_range(slice_range, image.shape[2])
     stack = np.moveaxis(image[:, :, start:stop][..., list(channels)], 2, 0)
     stack = _resize(stack.astype(np.float32), size, order=1)
     peak = float(stack.max())
     stack = stack / peak if peak > 0 else stack
     if label is None:
         return stack.astype(np.float32), None
-    classes = labels_to_classes(np.moveaxis(np.asarray(label)[:, :, start:stop], 2, 0))
-    classes = _resize(classes, size, order=0)
-    one_hot = np.eye(4, dtype=np.float32)[classes]
-    return stack.astype(np.float32), one_hot
+    labels = np.asarray(label)
+    if labels.ndim == 4 and labels.shape[-1] == 1:
+        labels = labels[..., 0]
+    task = resolve_task(task)
+    labels = task.check_label_map(labels, where="The label map to slice")
+    stack_labels = _resize(np.moveaxis(labels[:, :, start:stop], 2, 0), size, order=0)
+    return stack.astype(np.float32), task.encode(stack_labels).astype(np.float32)
+
+
+def place_slices(
+    slices: np.ndarray, shape: Sequence[int], slice_range: Sequence[int], order: int = 0
+) -> np.ndarray:
+    """Slices ``(n, h, w, C)`` → a volume ``(*shape, C)``: each slice resized back to
+    ``shape[:2]`` and put at ``slice_range``; slices outside it are 0.
+
+    Example:
+        >>> place_slices(np.ones((2, 2, 2, 1)), (4, 4, 3), (1, 3))[..., 0].sum(axis=(0, 1))
+        array([ 0., 16., 16.])
+    """
+    slices = np.asarray(slices)
+    start, stop = _check_range(slice_range, shape[2])
+    if slices.ndim != 4 or slices.shape[0] != stop - start:
+        raise DataError(
+            f"Slices of shape {slices.shape} do not fill slice_range {list(slice_range)}: "
+            f"expected (n={stop - start}, h, w, channels)."
+        )
+    resized = _resize(slices, shape[:2], order=order)
+    volume = np.zeros((*shape, slices.shape[-1]), dtype=slices.dtype)
+    volume[:, :, start:stop] = np.moveaxis(resized, 0, 2)
+    return volume
+
+
+@INVERSES.register("slices")
+def _unslice(array: np.ndarray, operation: dict[str, Any]) -> np.ndarray:
+    return place_slices(array, operation["shape"], operation["range"], operation["order"])
 
 
 def slices_to_volume(
     classes: np.ndarray, shape: Sequence[int], slice_range: Sequence[int]
 ) -> np.ndarray:
-    """Per-slice class maps ``(n, h, w)`` → a BraTS label map of ``shape`` (H, W, D).
+    """Per-slice BraTS class maps ``(n, h, w)`` → a BraTS label map of ``shape`` (H, W, D).
 
     Slices are resized back (nearest) and placed at ``slice_range``; slices outside
     it are background, as the notebook never looked at them.
     """
-    start, stop = (int(v) for v in slice_range)
-    if classes.shape[0] != stop - start:
-        raise DataError(f"{classes.shape[0]} slices do not fill slice_range {slice_range}.")
-    resized = _resize(np.asarray(classes, dtype=np.uint8), shape[:2], order=0)
-    volume = np.zeros(tuple(shape), dtype=np.uint8)
-    volume[:, :, start:stop] = np.moveaxis(classes_to_labels(resized), 0, 2)
-    return volume
+    labels = classes_to_labels(np.asarray(classes, dtype=np.uint8))
+    return place_slices(labels[..., None], shape, slice_range)[..., 0]
+
+
+class VolumeSlicesd(MapTransform):
+    """A volume in a record → its axial slices as a batch of 2D images, recorded for inversion.
+
+    The image becomes ``(n, h, w, channels)`` (see :func:`volume_slices`), a label
+    ``(n, h, w, task.out_channels)``; the operation is recorded in each key's metadata
+    (kind ``"slices"``), so :func:`~unetseg.transforms.invert` and the prediction
+    post-processing put slices back on the volume's grid.
+
+    Args:
+        keys: The image key, and optionally the label key after it.
+        slice_range: ``(start, stop)`` along the last spatial axis.
+        size: The slice size ``(h, w)``.
+        channels: The image channels kept; ``None`` keeps all.
+        task: How the label becomes targets.
+        allow_missing_keys: Skip a missing label (prediction records have none).
+    """
+
+    def __init__(
+        self,
+        keys: Hashable | Sequence[Hashable],
+        slice_range: Sequence[int],
+        size: Sequence[int],
+        channels: Sequence[int] | None = None,
+        task: Task | str = BRATS_CLASSES,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        if len(self.keys) not in (1, 2):
+            raise ConfigError(f"VolumeSlicesd takes an image key and a label key, got {self.keys}.")
+        if len(slice_range) != 2 or len(size) != 2:
+            raise ConfigError(
+                f"VolumeSlicesd needs slice_range (start, stop) and size (h, w), got "
+                f"{list(slice_range)} and {list(size)}."
+            )
+        self.slice_range = [int(v) for v in slice_range]
+        self.size = [int(v) for v in size]
+        self.channels = None if channels is None else [int(c) for c in channels]
+        self.task = resolve_task(task)
+
+    def __call__(self, record: dict) -> dict:
+        result = dict(record)
+        present = list(self.key_iterator(result))
+        image_key = self.keys[0]
+        if image_key not in present:
+            return result
+        label_key = self.keys[1] if len(self.keys) == 2 and self.keys[1] in present else None
+        image = np.asarray(result[image_key])
+        if image.ndim != 4:
+            raise DataError(
+                f"VolumeSlicesd: {image_key!r} must be a volume (H, W, D, C), got {image.shape}."
+            )
+        channels = self.channels if self.channels is not None else range(image.shape[-1])
+        if max(channels) >= image.shape[-1]:
+            raise ConfigError(
+                f"VolumeSlicesd: channels {list(channels)} do not exist in an image with "
+                f"{image.shape[-1]} channels."
+            )
+        label = result[label_key] if label_key is not None else None
+        result[image_key], target = volume_slices(
+            image,
+            label,
+            slice_range=self.slice_range,
+            size=self.size,
+            channels=channels,
+            task=self.task,
+        )
+        operation = {"kind": "slices", "range": self.slice_range, "shape": list(image.shape[:3])}
+        record_operation(result, image_key, {**operation, "order": 0})
+        if label_key is not None:
+            result[label_key] = target
+            record_operation(result, label_key, {**operation, "order": 0})
+        return result
 
 
 class SliceDataset(keras.utils.PyDataset):

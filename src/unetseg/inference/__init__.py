@@ -9,13 +9,14 @@ probabilities into a BraTS label map on the source grid and writes it; the
 
 from unetseg.inference.postprocess import (
     BratsPostprocess,
+    LabelMapPostprocess,
     brats_submission_name,
     probabilities_to_brats_labels,
     restore_geometry,
     suppress_small_enhancing,
     write_label_map,
 )
-from unetseg.inference.predictor import Predictor
+from unetseg.inference.predictor import Predictor, load_model
 from unetseg.inference.sliding_window import (
     SlidingWindowInferer,
     gaussian_importance_map,
@@ -25,10 +26,12 @@ from unetseg.inference.sliding_window import (
 
 __all__ = [
     "BratsPostprocess",
+    "LabelMapPostprocess",
     "Predictor",
     "SlidingWindowInferer",
     "brats_submission_name",
     "gaussian_importance_map",
+    "load_model",
     "probabilities_to_brats_labels",
     "restore_geometry",
     "sliding_window_inference",

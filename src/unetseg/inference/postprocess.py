@@ -1,15 +1,21 @@
-"""From region probabilities to a BraTS label map on the source grid, written as NIfTI.
+"""From probabilities to a label map on the source grid, written as NIfTI.
 
-A region-based network predicts three overlapping regions: whole tumour (WT), tumour
-core (TC) and enhancing tumour (ET). :func:`probabilities_to_brats_labels` thresholds
-them and nests them into the BraTS labels: 4 where ET; 1 where TC but not ET; 2 where WT
-but not TC. :func:`suppress_small_enhancing` then removes implausibly small enhancing
+:class:`LabelMapPostprocess` turns a network's probabilities into the label map of its
+task (:meth:`unetseg.task.Task.decode`: regions thresholded and painted, or the most
+probable class) and puts it back on the grid of the source image.
+
+For BraTS, a region-based network predicts three overlapping regions: whole tumour
+(WT), tumour core (TC) and enhancing tumour (ET). :func:`probabilities_to_brats_labels`
+thresholds them and nests them into the BraTS labels: 4 where ET; 1 where TC but not
+ET; 2 where WT but not TC. :func:`suppress_small_enhancing` then removes implausibly
+small enhancing
 predictions, as nnU-Net's BraTS entries do: the BraTS evaluation scores a case without
 enhancing tumour Dice 0 and HD95 373 for a single false ET voxel, and 1 / 0 for none at
-all, so a few stray voxels cost more than missing a tiny real ET ever could.
-:func:`restore_geometry` undoes the recorded preprocessing (crops, pads, resampling,
-reorientation) and :func:`write_label_map` writes the result with the source affine and
-header as ``uint8``, under the BraTS submission file name (:func:`brats_submission_name`).
+all, so a few stray voxels cost more than missing a tiny real ET ever could
+(:class:`BratsPostprocess` does both). :func:`restore_geometry` undoes the recorded
+preprocessing (crops, pads, resampling, reorientation) and :func:`write_label_map`
+writes the result with the source affine and header as ``uint8``, under the BraTS
+submission file name (:func:`brats_submission_name`).
 """
 
 from __future__ import annotations
@@ -22,12 +28,14 @@ import numpy as np
 from scipy import ndimage
 
 from unetseg.errors import ConfigError, DataError
-from unetseg.regions import regions_to_labels
+from unetseg.regions import BRATS_LABELS, regions_to_labels
+from unetseg.task import BRATS_REGIONS, Task, resolve_task
 from unetseg.transforms.io import SaveImage
 from unetseg.transforms.metadata import invert
 
 __all__ = [
     "BratsPostprocess",
+    "LabelMapPostprocess",
     "brats_submission_name",
     "probabilities_to_brats_labels",
     "restore_geometry",
@@ -197,17 +205,59 @@ def write_label_map(
     return SaveImage(dtype="uint8", overwrite=overwrite)(array, path, source)
 
 
-class BratsPostprocess:
-    """Region probabilities on the preprocessed grid → a BraTS label map on the source grid.
+class LabelMapPostprocess:
+    """Probabilities on the preprocessed grid → the task's label map on the source grid.
+
+    Args:
+        task: What the channels mean (a :class:`~unetseg.task.Task` or its name):
+            regions are thresholded and painted, classes take the most probable label.
+        threshold: The region probability threshold.
+
+    Calling it with ``(probabilities, meta)`` returns the ``uint8`` label map of the
+    source image's spatial shape (without ``meta``, of the probabilities' grid).
+
+    Example:
+        >>> post = LabelMapPostprocess("brats_classes")
+        >>> post(np.array([[0.1, 0.1, 0.1, 0.7], [0.9, 0.0, 0.1, 0.0]])).tolist()
+        [4, 0]
+    """
+
+    def __init__(self, task: Task | str, threshold: float = 0.5) -> None:
+        if not 0.0 <= threshold <= 1.0:
+            raise ConfigError(f"threshold must be in [0, 1], got {threshold}.")
+        self.task = resolve_task(task)
+        self.threshold = float(threshold)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(task={self.task.name!r}, threshold={self.threshold})"
+
+    def labels(self, probabilities: Any) -> np.ndarray:
+        """The label map on the grid of ``probabilities``."""
+        return self.task.decode(probabilities, self.threshold)
+
+    def __call__(self, probabilities: Any, meta: dict[str, Any] | None = None) -> np.ndarray:
+        labels = self.labels(probabilities)
+        if meta is None:
+            return labels
+        return restore_geometry(labels[..., None], meta)[..., 0]
+
+
+class BratsPostprocess(LabelMapPostprocess):
+    """BraTS probabilities → a BraTS label map on the source grid, small ET suppressed.
 
     Args:
         threshold: The region probability threshold.
         min_enhancing_voxels: Enhancing tumour below this many voxels is relabelled
             necrosis (see :func:`suppress_small_enhancing`); 0 keeps it all.
         per_component: Judge each enhancing component on its own.
+        task: The BraTS task of the network: ``"brats_regions"`` (WT/TC/ET sigmoid
+            outputs, the default) or ``"brats_classes"`` (softmax over 0/1/2/4).
 
     Calling it with ``(probabilities, meta)`` returns the ``uint8`` label map of the
     source image's spatial shape.
+
+    Raises:
+        ConfigError: For an option out of range, or a task whose labels are not BraTS's.
     """
 
     def __init__(
@@ -215,12 +265,20 @@ class BratsPostprocess:
         threshold: float = 0.5,
         min_enhancing_voxels: int = 0,
         per_component: bool = False,
+        task: Task | str = BRATS_REGIONS,
     ) -> None:
-        if not 0.0 <= threshold <= 1.0:
-            raise ConfigError(f"threshold must be in [0, 1], got {threshold}.")
+        super().__init__(task, threshold)
+        if (
+            not set(self.task.labels) <= set(BRATS_LABELS)
+            or ENHANCING_LABEL not in self.task.labels
+        ):
+            raise ConfigError(
+                f"BratsPostprocess needs a BraTS task (labels {list(BRATS_LABELS)}), got "
+                f"{self.task.name!r} with labels {list(self.task.labels)}; use "
+                "LabelMapPostprocess for other tasks."
+            )
         if int(min_enhancing_voxels) < 0:
             raise ConfigError(f"min_enhancing_voxels must be >= 0, got {min_enhancing_voxels}.")
-        self.threshold = float(threshold)
         self.min_enhancing_voxels = int(min_enhancing_voxels)
         self.per_component = bool(per_component)
 
@@ -228,14 +286,12 @@ class BratsPostprocess:
         return (
             f"BratsPostprocess(threshold={self.threshold}, "
             f"min_enhancing_voxels={self.min_enhancing_voxels}, "
-            f"per_component={self.per_component})"
+            f"per_component={self.per_component}, task={self.task.name!r})"
         )
 
-    def __call__(self, probabilities: Any, meta: dict[str, Any] | None = None) -> np.ndarray:
-        labels = probabilities_to_brats_labels(probabilities, self.threshold)
-        labels = suppress_small_enhancing(
-            labels, self.min_enhancing_voxels, per_component=self.per_component
+    def labels(self, probabilities: Any) -> np.ndarray:
+        return suppress_small_enhancing(
+            super().labels(probabilities),
+            self.min_enhancing_voxels,
+            per_component=self.per_component,
         )
-        if meta is None:
-            return labels
-        return restore_geometry(labels[..., None], meta)[..., 0]

@@ -11,7 +11,7 @@ import numpy as np
 
 from unetseg.errors import ConfigError, DataError
 from unetseg.inference.postprocess import (
-    BratsPostprocess,
+    LabelMapPostprocess,
     brats_submission_name,
     write_label_map,
 )
@@ -19,20 +19,35 @@ from unetseg.inference.sliding_window import SlidingWindowInferer
 from unetseg.transforms.io import LoadImaged
 from unetseg.transforms.metadata import meta_key
 
-__all__ = ["Predictor"]
+__all__ = ["Predictor", "load_model"]
+
+
+def load_model(path: str | os.PathLike[str]) -> Any:
+    """Load a ``.keras`` model saved by unetseg (its loss, metrics and schedule included),
+    in safe mode, with no ``custom_objects``.
+
+    Raises:
+        DataError: If the file does not exist or cannot be read as a Keras model.
+    """
+    import keras
+
+    from unetseg.registry import load_keras_components
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Model file {path} does not exist.")
+    load_keras_components()  # the loss, metrics and schedule saved with the model
+    try:
+        return keras.saving.load_model(path)
+    except (OSError, ValueError, KeyError) as error:
+        raise DataError(
+            f"Cannot load {path} as a Keras model: {type(error).__name__}: {error}"
+        ) from error
 
 
 def _load_model(model: Any) -> Any:
     if isinstance(model, (str, os.PathLike)):
-        import keras
-
-        from unetseg.registry import load_keras_components
-
-        path = Path(model)
-        if not path.is_file():
-            raise DataError(f"Model file {path} does not exist.")
-        load_keras_components()  # the loss, metrics and schedule saved with the model
-        return keras.saving.load_model(path)
+        return load_model(model)
     if not callable(model):
         raise ConfigError(
             f"model must be a keras.Model, a .keras file or a function, got {model!r}."
@@ -40,13 +55,28 @@ def _load_model(model: Any) -> Any:
     return model
 
 
+def _check_activation(model: Any, inferer: SlidingWindowInferer) -> None:
+    """Refuse to apply an activation to outputs that are probabilities already."""
+    from unetseg.networks.outputs import output_activation
+
+    produced = output_activation(model)
+    if produced is not None and inferer.output == "probabilities" and inferer.activation:
+        raise ConfigError(
+            f"The model already ends in a {produced}; the inferer would apply "
+            f"{inferer.activation} on top. Use SlidingWindowInferer(..., activation=None)."
+        )
+
+
 class Predictor:
-    """Segment cases end to end and write BraTS-format label maps.
+    """Segment cases end to end and write their label maps.
 
     For each record (``{"id": ..., "image": [paths]}``, as from
     :func:`~unetseg.data.find_brats_cases`): preprocess, predict by sliding window,
     post-process back to a label map on the source grid, write
-    ``output_dir/<id>.nii.gz`` (``uint8``, the source affine and header).
+    ``output_dir/<id>.nii.gz`` (``uint8``, the source affine and header). 2D and 3D
+    networks take the same path: a 2D preprocessing turns a volume into a stack of
+    slices, which the inferer predicts as a batch of images and the recorded
+    operations put back.
 
     Args:
         model: A ``keras.Model``, the path of a ``.keras`` file, or a function from a
@@ -57,13 +87,21 @@ class Predictor:
             image array and its ``"<image_key>_meta"`` out. By default only
             ``LoadImaged(image_key)``.
         postprocess: ``(probabilities, meta) -> label map on the source grid``; by
-            default :class:`BratsPostprocess`.
+            default :class:`LabelMapPostprocess` of ``task``.
+        task: What the outputs mean (a :class:`~unetseg.task.Task` or its name), for
+            the default ``postprocess``.
         image_key: The record key of the image.
         file_name: ``case id -> file name``; by default the BraTS submission name.
 
+    Raises:
+        ConfigError: For an inferer that is not a ``SlidingWindowInferer``, neither
+            ``postprocess`` nor ``task``, or an inferer that would apply an activation
+            to a model that outputs probabilities already.
+        DataError: If the model file does not exist.
+
     Example:
         ``Predictor("best.keras", SlidingWindowInferer((128, 128, 128), tta=True),
-        preprocess).predict(find_brats_cases(folder), "predictions")``
+        preprocess, task="brats_regions").predict(find_brats_cases(folder), "out")``
     """
 
     def __init__(
@@ -72,23 +110,29 @@ class Predictor:
         inferer: SlidingWindowInferer,
         preprocess: Callable[[dict], dict] | None = None,
         postprocess: Callable[[np.ndarray, dict], np.ndarray] | None = None,
+        *,
+        task: Any = None,
         image_key: str = "image",
         file_name: Callable[[str], str] = brats_submission_name,
     ) -> None:
         if not isinstance(inferer, SlidingWindowInferer):
             raise ConfigError(f"inferer must be a SlidingWindowInferer, got {inferer!r}.")
+        if postprocess is None and task is None:
+            raise ConfigError(
+                "Predictor needs postprocess=... or task=... (what the outputs mean, such as "
+                "'brats_regions') to turn probabilities into label maps."
+            )
         self.model = _load_model(model)
+        _check_activation(self.model, inferer)
         self.inferer = inferer
         self.preprocess = preprocess if preprocess is not None else LoadImaged(image_key)
-        self.postprocess = postprocess if postprocess is not None else BratsPostprocess()
+        self.postprocess = postprocess if postprocess is not None else LabelMapPostprocess(task)
         self.image_key = image_key
         self.file_name = file_name
 
-    def predict_record(self, record: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
-        """Segment one case.
-
-        Returns:
-            The label map on the source grid and the image metadata.
+    def probabilities(self, record: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+        """Preprocess one case and predict it: the probabilities on the preprocessed grid
+        and the preprocessed record (with the image metadata).
 
         Raises:
             DataError: If the preprocessing gives no image or no metadata.
@@ -107,7 +151,19 @@ class Predictor:
                 f"The preprocessing of case {case_id!r} left no image array and metadata under "
                 f"{self.image_key!r} / {meta_key(self.image_key)!r}; does it load the image?"
             )
-        probabilities = self.inferer(self.model, image)
+        return self.inferer(self.model, image), prepared
+
+    def predict_record(self, record: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+        """Segment one case.
+
+        Returns:
+            The label map on the source grid and the image metadata.
+
+        Raises:
+            DataError: If the preprocessing gives no image or no metadata.
+        """
+        probabilities, prepared = self.probabilities(record)
+        meta = prepared[meta_key(self.image_key)]
         return self.postprocess(probabilities, meta), meta
 
     def predict(

@@ -297,32 +297,32 @@ class SlidingWindowInferer:
         flips = _flip_combinations(len(self.roi_size)) if self.tta else [()]
         self.model_calls = 0
         self.windows = len(images) * len(boxes)
-        results = []
+        # Windows of every image share the batches (a stack of 2D slices has one window
+        # per slice); each image's windows are blended in the same order as alone.
+        jobs = [(index, box) for index in range(len(images)) for box in boxes]
+        accumulator: np.ndarray | None = None
         weighted: np.ndarray | None = None  # one window's output × importance, reused
-        for image in images:
-            accumulator: np.ndarray | None = None
-            for first in range(0, len(boxes), self.batch_size):
-                chunk = boxes[first : first + self.batch_size]
-                batch = np.stack([image[(*box, slice(None))] for box in chunk])
-                if len(chunk) < self.batch_size:  # same shape every call: one trace
-                    filler = np.zeros((self.batch_size - len(chunk), *batch.shape[1:]), batch.dtype)
-                    batch = np.concatenate([batch, filler])
-                outputs = self._predict_flipped(predict, batch, flips)[: len(chunk)]
-                if accumulator is None:
-                    accumulator = np.zeros((*padded_spatial, outputs.shape[-1]), np.float32)
-                if weighted is None or weighted.shape != outputs.shape[1:]:
-                    weighted = np.empty(outputs.shape[1:], np.float32)
-                for box, output in zip(chunk, outputs, strict=True):
-                    np.multiply(output, self.importance[..., None], out=weighted)
-                    accumulator[(*box, slice(None))] += weighted
-            assert accumulator is not None
-            accumulator /= weight_sum[..., None]
+        for first in range(0, len(jobs), self.batch_size):
+            chunk = jobs[first : first + self.batch_size]
+            batch = np.stack([images[index][(*box, slice(None))] for index, box in chunk])
+            if len(chunk) < self.batch_size:  # same shape every call: one trace
+                filler = np.zeros((self.batch_size - len(chunk), *batch.shape[1:]), batch.dtype)
+                batch = np.concatenate([batch, filler])
+            outputs = self._predict_flipped(predict, batch, flips)[: len(chunk)]
+            if accumulator is None:
+                shape = (len(images), *padded_spatial, outputs.shape[-1])
+                accumulator = np.zeros(shape, np.float32)
+            if weighted is None or weighted.shape != outputs.shape[1:]:
+                weighted = np.empty(outputs.shape[1:], np.float32)
+            for (index, box), output in zip(chunk, outputs, strict=True):
+                np.multiply(output, self.importance[..., None], out=weighted)
+                accumulator[(index, *box, slice(None))] += weighted
+        assert accumulator is not None
+        accumulator /= weight_sum[..., None]
+        blended = accumulator  # no copy of the volume when nothing was padded
+        if padded_spatial != spatial:
             crop = tuple(slice(b, b + s) for b, s in zip(before, spatial, strict=True))
-            results.append(accumulator[(*crop, slice(None))])
-        if len(results) == 1 and padded_spatial == spatial:
-            blended = results[0][None]  # the accumulator itself: no copy of the volume
-        else:
-            blended = np.stack(results)
+            blended = np.ascontiguousarray(accumulator[(slice(None), *crop, slice(None))])
         if self.output == "probabilities":
             blended = _activation(blended, self.activation)
         return blended

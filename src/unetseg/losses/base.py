@@ -22,8 +22,8 @@ import keras
 from keras import ops
 
 from unetseg.errors import ConfigError, check_choice
-from unetseg.registry import Registry
-from unetseg.targets import prepare_target, spatial_axes
+from unetseg.registries import LOSSES
+from unetseg.targets import ACTIVATIONS, prepare_target, spatial_axes
 
 __all__ = [
     "ACTIVATIONS",
@@ -35,14 +35,6 @@ __all__ = [
     "per_sample",
     "weighted_sum",
 ]
-
-#: The registry of losses; plugins add to it through the ``unetseg.losses`` entry points.
-LOSSES: Registry[type[keras.losses.Loss]] = Registry(
-    "loss", entry_point_group="unetseg.losses", keras_serializable=True
-)
-
-#: The output activations a loss understands.
-ACTIVATIONS = ("sigmoid", "softmax")
 
 
 class SegmentationLoss(keras.losses.Loss):

@@ -32,7 +32,6 @@ from unetseg.metrics.overlap import (
     sensitivity,
     specificity,
 )
-from unetseg.metrics.registry import METRICS, VOLUME_METRICS
 from unetseg.metrics.streaming import (
     ConfusionMetric,
     DiceMetric,
@@ -41,6 +40,7 @@ from unetseg.metrics.streaming import (
     SpecificityMetric,
     region_dice_metrics,
 )
+from unetseg.registries import METRICS, VOLUME_METRICS
 
 __all__ = [
     "BRATS_EMPTY_HD95",

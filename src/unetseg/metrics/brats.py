@@ -240,7 +240,7 @@ def _write_csv(path: str | os.PathLike[str], columns: list[str], rows: Iterable[
 
 
 def evaluate_brats(
-    cases: Iterable[tuple[str, Any, Any]],
+    cases: Iterable[tuple[Any, ...]],
     *,
     spacing: Sequence[float] | float | None = (1.0, 1.0, 1.0),
     empty_hd95: float = BRATS_EMPTY_HD95,
@@ -249,9 +249,10 @@ def evaluate_brats(
 
     Args:
         cases: ``(case_id, prediction, truth)`` triples; prediction and truth as
-            for :func:`evaluate_brats_case`. A generator keeps one case in memory
-            at a time.
-        spacing: Voxel size in mm.
+            for :func:`evaluate_brats_case`. A fourth item, when given, is that
+            case's voxel size (read from its file). A generator keeps one case in
+            memory at a time.
+        spacing: Voxel size in mm of the cases that do not give their own.
         empty_hd95: HD95 when exactly one of the two is empty.
 
     Returns:
@@ -262,12 +263,16 @@ def evaluate_brats(
     """
     evaluation = BratsEvaluation()
     seen: set[str] = set()
-    for case_id, prediction, truth in cases:
+    for case_id, prediction, truth, *own in cases:
         if case_id in seen:
             raise DataError(f"Case id {case_id!r} appears twice in the evaluation.")
         seen.add(case_id)
         scores = evaluate_brats_case(
-            prediction, truth, spacing=spacing, empty_hd95=empty_hd95, case_id=case_id
+            prediction,
+            truth,
+            spacing=own[0] if own else spacing,
+            empty_hd95=empty_hd95,
+            case_id=case_id,
         )
         evaluation.add_case(case_id, scores)
     return evaluation

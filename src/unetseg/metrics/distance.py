@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 
 from unetseg.errors import ConfigError, DataError
 from unetseg.metrics.overlap import as_mask_pair
-from unetseg.metrics.registry import VOLUME_METRICS
+from unetseg.registries import VOLUME_METRICS
 
 __all__ = ["hausdorff_distance", "hd95", "image_diagonal", "surface_voxels"]
 

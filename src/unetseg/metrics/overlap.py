@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from unetseg.errors import DataError
-from unetseg.metrics.registry import VOLUME_METRICS
+from unetseg.registries import VOLUME_METRICS
 
 __all__ = [
     "ConfusionCounts",

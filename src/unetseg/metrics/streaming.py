@@ -7,13 +7,14 @@ not a mean of per-batch scores (which over-weights small batches and empty
 patches). The formulas and empty-mask conventions are those of the NumPy
 functions in :mod:`unetseg.metrics.overlap`, and tests check the two agree.
 
-Predictions are binarised by ``mode``:
+Predictions are binarised by the output ``activation``, the word the losses, the
+inferer and the task description (:class:`~unetseg.task.Task`) use too:
 
-- ``"threshold"``: independent channels (sigmoid outputs, BraTS WT/TC/ET regions);
-  a voxel is positive where the probability exceeds ``threshold``.
-- ``"argmax"``: mutually exclusive classes (softmax outputs), channel 0 the
-  background; each voxel belongs to its most probable class. Targets may then be
-  integer labels. The background is not scored unless ``include_background``.
+- ``"sigmoid"``: independent channels (regions, such as BraTS WT/TC/ET); a voxel is
+  positive where the probability exceeds ``threshold``.
+- ``"softmax"``: mutually exclusive classes, channel 0 the background; each voxel
+  belongs to its most probable class. Targets may then be integer labels. The
+  background is not scored unless ``include_background``.
 
 Counts are float32 variables (Keras metric state on every backend); their ratios
 stay exact to about seven digits over thousands of volumes.
@@ -28,8 +29,8 @@ import keras
 from keras import ops
 
 from unetseg.errors import ConfigError, check_choice
-from unetseg.metrics.registry import METRICS
-from unetseg.targets import prepare_target
+from unetseg.registries import METRICS
+from unetseg.targets import ACTIVATIONS, prepare_target
 
 __all__ = [
     "ConfusionMetric",
@@ -41,20 +42,26 @@ __all__ = [
 ]
 
 
+#: The former ``mode`` values and the activation each meant.
+_MODES = {"threshold": "sigmoid", "argmax": "softmax"}
+
+
 class ConfusionMetric(keras.metrics.Metric):
     """Base of the epoch-level metrics: per-channel confusion counts and a score.
 
     Args:
         num_channels: The number of output channels of the model (classes for
-            argmax, regions for threshold).
-        mode: ``"threshold"`` or ``"argmax"`` (see the module documentation).
-        threshold: Probability above which a voxel is positive (threshold mode).
+            softmax, regions for sigmoid).
+        activation: ``"sigmoid"`` or ``"softmax"`` (see the module documentation).
+        threshold: Probability above which a voxel is positive (sigmoid).
         from_logits: Whether predictions are logits (default) or probabilities.
-        include_background: Score channel 0 in argmax mode.
+        include_background: Score channel 0 (softmax).
         channel: Report only this channel (an index among *all* channels);
             ``None`` reports the mean over the scored channels.
         name: The metric name in logs.
         dtype: The dtype of the state.
+        mode: The former name of ``activation`` (``"threshold"`` for sigmoid,
+            ``"argmax"`` for softmax), still read from models saved with it.
 
     Subclasses implement :meth:`score`.
     """
@@ -63,21 +70,26 @@ class ConfusionMetric(keras.metrics.Metric):
         self,
         num_channels: int,
         *,
-        mode: str = "threshold",
+        activation: str = "sigmoid",
         threshold: float = 0.5,
         from_logits: bool = True,
         include_background: bool = False,
         channel: int | None = None,
         name: str | None = None,
         dtype: Any = None,
+        mode: str | None = None,
     ) -> None:
         super().__init__(name=name, dtype=dtype)
+        if mode is not None:
+            activation = _MODES[check_choice(mode, tuple(_MODES), what="mode")]
         if not isinstance(num_channels, int) or num_channels < 1:
             raise ConfigError(f"num_channels must be a positive integer, got {num_channels!r}.")
         self.num_channels = num_channels
-        self.mode = check_choice(mode, ("threshold", "argmax"), what="mode")
-        if self.mode == "argmax" and num_channels < 2:
-            raise ConfigError("argmax mode needs at least two channels (background and one class).")
+        self.activation = check_choice(activation, ACTIVATIONS, what="activation")
+        if self.activation == "softmax" and num_channels < 2:
+            raise ConfigError(
+                "A softmax output needs at least two channels (background and one class)."
+            )
         if not 0.0 < threshold < 1.0:
             raise ConfigError(f"threshold must be in (0, 1), got {threshold}.")
         self.threshold = float(threshold)
@@ -87,7 +99,7 @@ class ConfusionMetric(keras.metrics.Metric):
         if channel is not None and channel not in scored:
             raise ConfigError(
                 f"channel {channel!r} is not scored; the scored channels are {scored} "
-                f"(num_channels={num_channels}, mode={self.mode!r}, "
+                f"(num_channels={num_channels}, activation={self.activation!r}, "
                 f"include_background={self.include_background})."
             )
         self.channel = channel
@@ -98,7 +110,7 @@ class ConfusionMetric(keras.metrics.Metric):
         self.true_negatives = self.add_variable(shape=shape, initializer="zeros", name="tn")
 
     def _scored_channels(self) -> list[int]:
-        first = 1 if self.mode == "argmax" and not self.include_background else 0
+        first = 1 if self.activation == "softmax" and not self.include_background else 0
         return list(range(first, self.num_channels))
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
@@ -110,11 +122,10 @@ class ConfusionMetric(keras.metrics.Metric):
                 f"{type(self).__name__} was built for {self.num_channels} channels but the "
                 f"prediction has shape {tuple(y_pred.shape)}."
             )
-        activation = "softmax" if self.mode == "argmax" else "sigmoid"
-        target = prepare_target(y_true, y_pred, activation, owner=type(self).__name__)
+        target = prepare_target(y_true, y_pred, self.activation, owner=type(self).__name__)
         target = ops.cast(target > 0.5, "float32")
         y_pred = ops.cast(y_pred, "float32")
-        if self.mode == "argmax":
+        if self.activation == "softmax":
             predicted = ops.one_hot(ops.argmax(y_pred, axis=-1), self.num_channels)
         else:
             probabilities = ops.sigmoid(y_pred) if self.from_logits else y_pred
@@ -161,7 +172,7 @@ class ConfusionMetric(keras.metrics.Metric):
         return {
             **super().get_config(),
             "num_channels": self.num_channels,
-            "mode": self.mode,
+            "activation": self.activation,
             "threshold": self.threshold,
             "from_logits": self.from_logits,
             "include_background": self.include_background,
@@ -222,7 +233,7 @@ def region_dice_metrics(
 
     Args:
         region_names: The names of the output channels, in order.
-        **kwargs: Passed to every :class:`DiceMetric` (``mode``, ``from_logits``, …).
+        **kwargs: Passed to every :class:`DiceMetric` (``activation``, ``from_logits``, …).
 
     Example:
         >>> [m.name for m in region_dice_metrics()]

@@ -5,6 +5,7 @@
 - :data:`NETWORKS`: presets ``classic_2d``, ``nnunet_3d``, ``seed_2d``.
 - :data:`NORMS` and :data:`ACTIVATION_LAYERS`: layers by name.
 - :func:`count_flops`: FLOPs of a forward pass and a training step.
+- :func:`output_activation`: whether a built model outputs logits or probabilities.
 - :class:`NonOverlappingConv2DTranspose`, :class:`NonOverlappingConv3DTranspose`:
   the decoder's transposed convolutions (kernel = stride) as matrix products.
 """
@@ -17,6 +18,7 @@ from unetseg.networks.factories import (
     create_norm,
 )
 from unetseg.networks.flops import count_flops
+from unetseg.networks.outputs import output_activation
 from unetseg.networks.presets import NETWORKS, classic_2d, nnunet_3d, seed_2d
 from unetseg.networks.unet import UNetConfig
 from unetseg.networks.upsampling import (
@@ -37,5 +39,6 @@ __all__ = [
     "create_activation",
     "create_norm",
     "nnunet_3d",
+    "output_activation",
     "seed_2d",
 ]

@@ -7,7 +7,7 @@ configuration.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 
@@ -17,16 +17,17 @@ from unetseg.networks.upsampling import (
     NonOverlappingConv3DTranspose,
 )
 
-if TYPE_CHECKING:
-    from unetseg.networks.unet import UNetConfig
-
 __all__ = ["UNetBuilder"]
 
 
 class UNetBuilder:
-    """Build the Keras model described by a :class:`~unetseg.networks.UNetConfig`."""
+    """Build the Keras model described by a :class:`~unetseg.networks.UNetConfig`.
 
-    def __init__(self, config: UNetConfig) -> None:
+    The builder reads the configuration's (validated) fields and never imports its
+    class, so the configuration module can import the builder.
+    """
+
+    def __init__(self, config: Any) -> None:
         self.config = config
         dims = config.spatial_dims
         self._conv = keras.layers.Conv2D if dims == 2 else keras.layers.Conv3D

@@ -26,7 +26,7 @@ from typing import Any
 import keras
 
 from unetseg.errors import ConfigError
-from unetseg.registry import Registry
+from unetseg.registries import ACTIVATION_LAYERS, NORMS
 
 __all__ = [
     "ACTIVATION_LAYERS",
@@ -36,14 +36,6 @@ __all__ = [
     "create_norm",
     "spec_to_json",
 ]
-
-#: Normalisation layer factories by name.
-NORMS: Registry[Any] = Registry("norm", entry_point_group="unetseg.norms", keras_serializable=True)
-
-#: Activation layer factories by name.
-ACTIVATION_LAYERS: Registry[Any] = Registry(
-    "activation", entry_point_group="unetseg.activations", keras_serializable=True
-)
 
 
 @NORMS.register("batch")

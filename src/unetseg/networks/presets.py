@@ -13,13 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from unetseg.networks.unet import UNetConfig
-from unetseg.registry import Registry
+from unetseg.registries import NETWORKS
 
 __all__ = ["NETWORKS", "classic_2d", "nnunet_3d", "seed_2d"]
-
-#: Network presets by name: functions returning a UNetConfig. Plugins add to it
-#: through the ``unetseg.networks`` entry points.
-NETWORKS: Registry[Any] = Registry("network", entry_point_group="unetseg.networks")
 
 
 def _with(defaults: dict[str, Any], overrides: dict[str, Any]) -> UNetConfig:

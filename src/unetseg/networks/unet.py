@@ -25,6 +25,7 @@ from typing import Any
 import keras
 
 from unetseg.errors import ConfigError, check_choice
+from unetseg.networks.blocks import UNetBuilder
 from unetseg.networks.factories import (
     ACTIVATION_LAYERS,
     NORMS,
@@ -302,6 +303,4 @@ class UNetConfig:
             in_channels)``; one output of ``out_channels``, or with deep supervision a
             list of outputs, highest resolution first. Outputs are float32.
         """
-        from unetseg.networks.blocks import UNetBuilder
-
         return UNetBuilder(self).build()

@@ -1,6 +1,7 @@
 """Training: the :class:`Trainer`, its callbacks, learning-rate schedules and devices.
 
-:class:`Trainer` wraps ``model.fit`` with what a segmentation run needs: optimiser and
+:class:`Trainer` wraps ``model.fit`` with what a segmentation run needs, configured by
+one typed :class:`TrainerConfig`: optimiser and
 schedule defaults (nnU-Net's SGD + poly, or AdamW + warm-up cosine), validation by
 sliding-window Dice on whole volumes, atomic ``best``/``last`` checkpoints and resume in
 a work directory, early stopping, a clear stop on a NaN loss, mixed precision and data
@@ -14,8 +15,10 @@ from unetseg.training.callbacks import (
     read_history,
     validation_arrays,
 )
+from unetseg.training.config import PRECISIONS, TrainerConfig
 from unetseg.training.distribution import DistributionContext
 from unetseg.training.schedules import (
+    OPTIMIZERS,
     SCHEDULES,
     PolyDecay,
     WarmupCosine,
@@ -25,12 +28,15 @@ from unetseg.training.schedules import (
 from unetseg.training.trainer import Trainer, TrainingError
 
 __all__ = [
+    "OPTIMIZERS",
+    "PRECISIONS",
     "SCHEDULES",
     "DistributionContext",
     "PolyDecay",
     "SlidingWindowValidation",
     "Throughput",
     "Trainer",
+    "TrainerConfig",
     "TrainingError",
     "WarmupCosine",
     "WorkDirCheckpoint",

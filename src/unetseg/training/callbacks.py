@@ -28,7 +28,7 @@ import numpy as np
 from unetseg.errors import ConfigError, DataError, check_choice
 from unetseg.fileio import atomic_write, default_permissions
 from unetseg.metrics.overlap import dice
-from unetseg.regions import labels_to_regions
+from unetseg.task import Task
 
 __all__ = [
     "SlidingWindowValidation",
@@ -72,14 +72,18 @@ class Throughput(keras.callbacks.Callback):
             logs["learning_rate"] = float(rate)
 
 
-def validation_arrays(case: Any, num_channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(image, target masks)`` of a validation case.
+def validation_arrays(case: Any, task: Task) -> tuple[np.ndarray, np.ndarray]:
+    """``(image, target)`` of a validation case, the target with one channel per output.
 
     A case is a ``(image, target)`` pair, a record with ``"image"`` and ``"label"``,
     or a cached case (:class:`~unetseg.data.CachedCase`). A target with one channel
-    holding BraTS labels (0/1/2/4) becomes the WT/TC/ET region masks when the model
-    has three outputs.
+    holding a label map (BraTS labels 0/1/2/4, say) is encoded by the ``task`` when
+    the task has more than one output channel.
+
+    Raises:
+        DataError: If the target does not fit the image or the task.
     """
+    num_channels = task.out_channels
     if hasattr(case, "array"):
         image, target = case.array("image"), case.array("label")
     elif isinstance(case, dict):
@@ -87,28 +91,29 @@ def validation_arrays(case: Any, num_channels: int) -> tuple[np.ndarray, np.ndar
     else:
         image, target = case
     image, target = np.asarray(image, dtype=np.float32), np.asarray(target)
-    if target.shape[-1] != num_channels and target.shape[-1] == 1 and num_channels == 3:
-        target = labels_to_regions(target[..., 0].astype(np.int64))
+    if target.shape[-1] == 1 != num_channels:
+        target = task.encode(target, where="A validation target")
     if target.shape[-1] != num_channels or target.shape[:-1] != image.shape[:-1]:
         raise DataError(
             f"A validation case has image shape {image.shape} and target shape {target.shape}; "
             f"the target needs the image's spatial shape and {num_channels} channels (one "
-            "mask per model output)."
+            f"per output of the task {task.name!r}: {', '.join(task.channel_names)})."
         )
     return image, target
 
 
 class SlidingWindowValidation(keras.callbacks.Callback):
-    """Dice per output channel over whole validation volumes, by sliding window.
+    """Dice per scored output channel over whole validation volumes, by sliding window.
 
     Args:
         cases: Validation cases (see :func:`validation_arrays`).
-        inferer: A :class:`~unetseg.inference.SlidingWindowInferer`.
-        channel_names: Names of the output channels (``("wt", "tc", "et")``); the logs
-            get ``val_dice_<name>`` and their mean ``val_dice``.
+        inferer: A :class:`~unetseg.inference.SlidingWindowInferer` that returns
+            probabilities.
+        task: What the outputs mean (:class:`~unetseg.task.Task`): regions are
+            thresholded at 0.5, classes take the most probable; the background of a
+            class task is not scored. The logs get ``val_dice_<name>`` for each
+            scored channel (lower case: ``val_dice_wt``) and their mean ``val_dice``.
         every: Validate every this many epochs (and always at the last epoch).
-        mode: ``"threshold"`` (independent channels, probability > 0.5) or
-            ``"argmax"`` (exclusive classes; channel 0 is background and not scored).
         call_directly: Call the model as a function instead of ``predict_on_batch``.
             Under ``tf.distribute.MirroredStrategy`` Keras's ``predict_on_batch`` runs
             the whole batch on every replica and returns each replica's copy (Keras
@@ -122,9 +127,8 @@ class SlidingWindowValidation(keras.callbacks.Callback):
         self,
         cases: Sequence[Any],
         inferer: Any,
-        channel_names: Sequence[str] = ("wt", "tc", "et"),
+        task: Task,
         every: int = 1,
-        mode: str = "threshold",
         call_directly: bool = False,
     ) -> None:
         super().__init__()
@@ -134,27 +138,21 @@ class SlidingWindowValidation(keras.callbacks.Callback):
             raise ConfigError(f"Validation every {every} epochs: must be >= 1.")
         self.cases = list(cases)
         self.inferer = inferer
-        self.channel_names = [str(n).lower() for n in channel_names]
+        self.task = task
+        self.channel_names = [str(n).lower() for n in task.scored_names]
         self.every = int(every)
-        self.mode = check_choice(mode, ("threshold", "argmax"), what="validation mode")
         self.call_directly = bool(call_directly)
 
     def evaluate(self, model: Any) -> dict[str, float]:
         """Mean Dice per channel (``val_dice_<name>``) and overall (``val_dice``)."""
         scores: dict[str, list[float]] = {name: [] for name in self.channel_names}
-        outputs = len(self.channel_names) + (1 if self.mode == "argmax" else 0)
         predictor = (lambda batch: model(batch, training=False)) if self.call_directly else model
         for case in self.cases:
-            image, target = validation_arrays(case, outputs)
-            probabilities = self.inferer(predictor, image)
-            if self.mode == "argmax":
-                classes = probabilities.argmax(axis=-1)
-                truth_classes = target.argmax(axis=-1)
-                pairs = [(classes == c, truth_classes == c) for c in range(1, outputs)]
-            else:
-                pairs = [(probabilities[..., c] > 0.5, target[..., c] > 0) for c in range(outputs)]
-            for name, (prediction, truth) in zip(self.channel_names, pairs, strict=True):
-                scores[name].append(dice(prediction, truth))
+            image, target = validation_arrays(case, self.task)
+            predicted = self.task.masks(self.inferer(predictor, image))
+            truth = self.task.masks(target)
+            for name, p, t in zip(self.channel_names, predicted, truth, strict=True):
+                scores[name].append(dice(p, t))
         result = {f"val_dice_{name}": float(np.mean(values)) for name, values in scores.items()}
         result["val_dice"] = float(np.mean(list(result.values())))
         return result

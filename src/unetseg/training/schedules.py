@@ -19,14 +19,20 @@ from typing import Any
 import keras
 from keras import ops
 
-from unetseg.errors import ConfigError, check_choice
-from unetseg.registry import Registry
+from unetseg.errors import ConfigError
+from unetseg.registries import OPTIMIZERS, SCHEDULES
 
-__all__ = ["SCHEDULES", "PolyDecay", "WarmupCosine", "build_optimizer", "build_schedule"]
-
-SCHEDULES: Registry = Registry(
-    "schedule", entry_point_group="unetseg.schedules", keras_serializable=True
-)
+__all__ = [
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "PolyDecay",
+    "WarmupCosine",
+    "adam",
+    "adamw",
+    "build_optimizer",
+    "build_schedule",
+    "sgd",
+]
 
 
 def _check_steps(total_steps: int, warmup_steps: int = 0) -> None:
@@ -147,7 +153,38 @@ def build_schedule(
     return schedule_class(learning_rate, total_steps)
 
 
-_OPTIMIZERS = ("sgd", "adamw", "adam")
+@OPTIMIZERS.register("sgd")
+def sgd(
+    learning_rate: Any, *, weight_decay: float | None = None, clipnorm: float | None = 12.0
+) -> keras.optimizers.Optimizer:
+    """SGD with Nesterov momentum 0.99 and weight decay 3e-5 by default (nnU-Net)."""
+    return keras.optimizers.SGD(
+        learning_rate,
+        momentum=0.99,
+        nesterov=True,
+        weight_decay=3e-5 if weight_decay is None else weight_decay,
+        clipnorm=clipnorm,
+    )
+
+
+@OPTIMIZERS.register("adamw")
+def adamw(
+    learning_rate: Any, *, weight_decay: float | None = None, clipnorm: float | None = 12.0
+) -> keras.optimizers.Optimizer:
+    """AdamW with weight decay 1e-2 by default."""
+    return keras.optimizers.AdamW(
+        learning_rate,
+        weight_decay=1e-2 if weight_decay is None else weight_decay,
+        clipnorm=clipnorm,
+    )
+
+
+@OPTIMIZERS.register("adam")
+def adam(
+    learning_rate: Any, *, weight_decay: float | None = None, clipnorm: float | None = 12.0
+) -> keras.optimizers.Optimizer:
+    """Adam, without weight decay by default."""
+    return keras.optimizers.Adam(learning_rate, weight_decay=weight_decay, clipnorm=clipnorm)
 
 
 def build_optimizer(
@@ -157,31 +194,27 @@ def build_optimizer(
     weight_decay: float | None = None,
     clipnorm: float | None = 12.0,
 ) -> keras.optimizers.Optimizer:
-    """An optimiser with defaults that work for U-Nets.
+    """An optimiser of :data:`OPTIMIZERS` with defaults that work for U-Nets.
 
     Args:
         name: ``"sgd"`` (Nesterov momentum 0.99, nnU-Net; weight decay 3e-5 by
-            default), ``"adamw"`` (weight decay 1e-2 by default) or ``"adam"``.
+            default), ``"adamw"`` (weight decay 1e-2 by default), ``"adam"``, or a
+            plugin's name.
         learning_rate: A float or a schedule.
         weight_decay: Overrides the default weight decay.
         clipnorm: Clip each gradient's norm (nnU-Net clips at 12); ``None`` for no
             clipping.
+
+    Raises:
+        UnknownNameError: For an unknown name (with close matches).
+        ConfigError: For a ``clipnorm`` that is not positive.
+
+    Example:
+        >>> type(build_optimizer("adamw", 1e-3)).__name__
+        'AdamW'
     """
-    name = check_choice(name, _OPTIMIZERS, what="optimizer")
     if clipnorm is not None and clipnorm <= 0:
         raise ConfigError(f"clipnorm must be > 0 or None, got {clipnorm}.")
-    if name == "sgd":
-        return keras.optimizers.SGD(
-            learning_rate,
-            momentum=0.99,
-            nesterov=True,
-            weight_decay=3e-5 if weight_decay is None else weight_decay,
-            clipnorm=clipnorm,
-        )
-    if name == "adamw":
-        return keras.optimizers.AdamW(
-            learning_rate,
-            weight_decay=1e-2 if weight_decay is None else weight_decay,
-            clipnorm=clipnorm,
-        )
-    return keras.optimizers.Adam(learning_rate, weight_decay=weight_decay, clipnorm=clipnorm)
+    return OPTIMIZERS.create(
+        name, learning_rate=learning_rate, weight_decay=weight_decay, clipnorm=clipnorm
+    )

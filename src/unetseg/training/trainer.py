@@ -3,7 +3,8 @@
 A run lives in a work directory::
 
     work_dir/
-      config.json   everything needed to rebuild the run (model, loss, optimiser, ...)
+      config.json   everything needed to rebuild the run: the model, the
+                    TrainerConfig (task, loss, optimiser, ...), epochs and steps
       history.csv   one row per epoch: loss, metrics, val_dice_*, patches/s, learning rate
       best.keras    the model (with optimiser state) of the best validated epoch
       last.keras    the model and optimiser state after the last completed epoch
@@ -18,34 +19,33 @@ uninterrupted one.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from unetseg.errors import ConfigError, UnetsegError, check_choice
-from unetseg.fileio import atomic_write
+from unetseg.errors import ConfigError, UnetsegError
+from unetseg.fileio import to_json_value, write_json
 from unetseg.inference import SlidingWindowInferer
-from unetseg.losses import LOSSES, DeepSupervision
-from unetseg.metrics import METRICS
-from unetseg.networks import NETWORKS, UNetConfig
+from unetseg.losses import DeepSupervision, build_loss
+from unetseg.networks import NETWORKS, UNetConfig, output_activation
+from unetseg.registries import LOSSES, METRICS
+from unetseg.registry import accepted_keywords
 from unetseg.training.callbacks import (
     SlidingWindowValidation,
     Throughput,
     WorkDirCheckpoint,
     read_history,
 )
+from unetseg.training.config import TrainerConfig
 from unetseg.training.distribution import DistributionContext
 from unetseg.training.schedules import build_optimizer, build_schedule
 
 __all__ = ["Trainer", "TrainingError"]
-
-_PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 class TrainingError(UnetsegError, RuntimeError):
@@ -104,8 +104,20 @@ def _without_names(value: Any) -> Any:
     return value
 
 
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=lambda v: getattr(v, "tolist", lambda: str(v))()))
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"trainer": {"seed": 0}}`` → ``{"trainer.seed": 0}``, for naming what differs."""
+    if not isinstance(value, Mapping) or not value:
+        return {prefix: value}
+    flat: dict[str, Any] = {}
+    for key, item in value.items():
+        flat.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def _with_defaults(factory: Any, options: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict:
+    """``options`` plus those ``defaults`` the factory takes and ``options`` does not set."""
+    accepted = accepted_keywords(factory)
+    return {**{k: v for k, v in defaults.items() if k in accepted}, **options}
 
 
 class Trainer:
@@ -116,119 +128,87 @@ class Trainer:
             :data:`~unetseg.networks.NETWORKS` (or ``(name, overrides)``), or a built
             ``keras.Model``. Mixed precision and data parallelism need the first two,
             so the Trainer builds the model under the right policy and devices.
-        loss: A loss instance or a name in :data:`~unetseg.losses.LOSSES` (or
-            ``(name, kwargs)``). A model with several outputs (deep supervision) gets
-            it wrapped in :class:`~unetseg.losses.DeepSupervision`.
-        optimizer: ``"sgd"`` (Nesterov momentum 0.99, nnU-Net), ``"adamw"``, ``"adam"``
-            or a ``keras.optimizers.Optimizer``.
-        metrics: Keras metric instances or names in :data:`~unetseg.metrics.METRICS`,
-            computed on the training patches (of the first output).
+        config: The run's :class:`~unetseg.training.TrainerConfig`: task, loss,
+            optimiser, schedule, precision, validation and stopping.
         work_dir: The run's folder (see the module documentation).
-        learning_rate: The initial (peak) learning rate.
-        schedule: ``"poly"`` (nnU-Net, power 0.9), ``"cosine"`` (with linear warm-up)
-            or ``"constant"``.
-        warmup_epochs: Epochs of linear warm-up (``"cosine"`` only).
-        weight_decay: Overrides the optimiser's default weight decay.
-        clipnorm: Gradient norm clipping (nnU-Net: 12); ``None`` for none.
-        precision: ``"float32"``, ``"mixed_float16"`` or ``"mixed_bfloat16"``; the
-            output layer stays float32.
-        distribute: ``None`` (one device) or ``"data_parallel"``: the batch is split
-            over ``devices`` — ``tf.distribute.MirroredStrategy`` on TensorFlow,
-            ``keras.distribution.DataParallel`` on JAX.
-        devices: The devices for ``"data_parallel"`` (default: all GPUs, else all CPUs).
-        jit_compile: Passed to ``model.compile`` (``"auto"``: XLA where the backend
-            supports it).
-        seed: The seed of the weights and of the per-epoch global seeds.
-        val_roi_size: The window of the validation's sliding-window inference; by
-            default the training patch size.
-        val_every: Validate on whole volumes every this many epochs.
-        val_overlap: Window overlap of the validation.
-        val_mode: ``"threshold"`` for region (sigmoid) outputs, ``"argmax"`` for
-            class (softmax) outputs.
-        channel_names: Names of the scored output channels in the logs.
-        monitor: The log entry that picks ``best.keras`` and drives early stopping.
-        monitor_mode: ``"max"`` or ``"min"``.
-        patience: Early stopping after this many validations without improvement.
+        loss: A ``keras.losses.Loss`` to use instead of ``config.loss``; a name (or
+            ``(name, options)``) sets ``config.loss`` (and ``loss_options``).
+        optimizer: A ``keras.optimizers.Optimizer`` to use instead of
+            ``config.optimizer`` (and its schedule); a name sets ``config.optimizer``.
+        metrics: Keras metric instances to use instead of ``config.metrics``; names
+            set ``config.metrics``.
+        devices: The devices for ``distribute="data_parallel"`` (default: all GPUs,
+            else all CPUs).
         verbose: Keras's progress bar (1), one line per epoch (2) or silence (0).
+        **settings: Fields of :class:`~unetseg.training.TrainerConfig`, set on
+            ``config`` (or making one, with ``task``): ``Trainer(model, task=...,
+            optimizer="adamw", work_dir=...)``.
+
+    What the model's outputs mean comes from ``config.task`` and whether they are
+    logits from the model itself (:func:`~unetseg.networks.output_activation`): the
+    loss and the metrics get that activation and ``from_logits``, validation scores
+    the task's channels, and :meth:`predict` applies the activation only to logits.
 
     Raises:
-        ConfigError: For an invalid or inconsistent setting (the message names it).
+        ConfigError: For an invalid or inconsistent setting (the message names it),
+            such as a model whose output channels or activation do not fit the task.
 
     Example:
-        ``Trainer("nnunet_3d", "dice_ce", work_dir="runs/fold0").fit(patches,
-        val_cases, epochs=1000, steps_per_epoch=250)``
+        ``Trainer("nnunet_3d", TrainerConfig(task="brats_regions", loss="dice_ce"),
+        work_dir="runs/fold0").fit(patches, val_cases, epochs=1000)``
     """
 
     def __init__(
         self,
         model: Any,
-        loss: Any = "dice_ce",
-        optimizer: Any = "sgd",
-        metrics: Sequence[Any] | None = None,
+        config: TrainerConfig | None = None,
         *,
         work_dir: str | os.PathLike[str],
-        learning_rate: float = 1e-2,
-        schedule: str | None = "poly",
-        warmup_epochs: int = 0,
-        weight_decay: float | None = None,
-        clipnorm: float | None = 12.0,
-        precision: str = "float32",
-        distribute: str | None = None,
+        loss: keras.losses.Loss | str | tuple[str, dict] | None = None,
+        optimizer: keras.optimizers.Optimizer | str | None = None,
+        metrics: Sequence[keras.metrics.Metric | str] | None = None,
         devices: Sequence[Any] | None = None,
-        jit_compile: bool | str = "auto",
-        seed: int = 0,
-        val_roi_size: Sequence[int] | None = None,
-        val_every: int = 1,
-        val_overlap: float = 0.5,
-        val_mode: str = "threshold",
-        channel_names: Sequence[str] = ("wt", "tc", "et"),
-        monitor: str = "val_dice",
-        monitor_mode: str = "max",
-        patience: int | None = None,
         verbose: int = 1,
+        **settings: Any,
     ) -> None:
+        # Names are settings of the configuration; instances replace what it would build.
+        if isinstance(loss, str):
+            settings["loss"], loss = loss, None
+        elif isinstance(loss, tuple):
+            (settings["loss"], settings["loss_options"]), loss = loss, None
+        if isinstance(optimizer, str):
+            settings["optimizer"], optimizer = optimizer, None
+        if metrics is not None and all(isinstance(m, str) for m in metrics):
+            settings["metrics"], metrics = tuple(metrics), None
+        if config is None:
+            config = TrainerConfig.from_dict(settings)
+        elif settings:
+            config = config.replace(**settings)
+        if not isinstance(config, TrainerConfig):
+            raise ConfigError(f"config must be a TrainerConfig, got {type(config).__name__}.")
+        self.config = config
+        self.task = config.task
         self.work_dir = Path(work_dir)
-        self.precision = check_choice(precision, _PRECISIONS, what="precision")
-        if learning_rate <= 0:
-            raise ConfigError(f"learning_rate must be > 0, got {learning_rate}.")
-        if int(warmup_epochs) < 0:
-            raise ConfigError(f"warmup_epochs must be >= 0, got {warmup_epochs}.")
-        if int(val_every) < 1:
-            raise ConfigError(f"val_every must be >= 1, got {val_every}.")
-        self.distribution = DistributionContext(distribute, devices)
-        self.seed = int(seed)
-        self.learning_rate = float(learning_rate)
-        self.schedule = schedule
-        self.warmup_epochs = int(warmup_epochs)
-        self.weight_decay = weight_decay
-        self.clipnorm = clipnorm
-        self.jit_compile = jit_compile
-        self.val_roi_size = tuple(val_roi_size) if val_roi_size is not None else None
-        self.val_every = int(val_every)
-        self.val_overlap = float(val_overlap)
-        self.val_mode = check_choice(val_mode, ("threshold", "argmax"), what="val_mode")
-        self.channel_names = tuple(channel_names)
-        self.monitor = monitor
-        self.monitor_mode = check_choice(monitor_mode, ("max", "min"), what="monitor_mode")
-        self.patience = patience
         self.verbose = int(verbose)
-        self._optimizer_spec = optimizer
-        self._metric_specs = list(metrics or [])
-        self.loss = LOSSES.create(loss) if isinstance(loss, (str, tuple)) else loss
+        self.distribution = DistributionContext(config.distribute, devices)
+        self._optimizer_instance = optimizer
         self.model_config, self.model = self._build_model(model)
         self.heads = len(self.model.outputs)
+        self.from_logits = self._check_outputs()
+        self.loss = build_loss(loss) if loss is not None else self._loss()
         with self.distribution.scope():
-            self.metrics = self._metrics()
+            self.metrics = list(metrics) if metrics is not None else self._metrics()
         self._patch_size: Sequence[int] | None = None
 
     # -- construction --------------------------------------------------------------
     def _build_model(self, model: Any) -> tuple[dict[str, Any] | None, keras.Model]:
+        precision = self.config.precision
         if isinstance(model, keras.Model):
             policy = getattr(model.dtype_policy, "name", "float32")
-            if policy != self.precision:
+            if policy != precision:
                 raise ConfigError(
                     f"The model was built with dtype policy {policy!r} but precision="
-                    f"{self.precision!r}; pass a UNetConfig or preset name so the Trainer "
+                    f"{precision!r}; pass a UNetConfig or preset name so the Trainer "
                     "builds it under that policy."
                 )
             if self.distribution.enabled:
@@ -245,28 +225,49 @@ class Trainer:
                 f"{type(model).__name__}."
             )
         previous = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(self.precision)
+        keras.config.set_dtype_policy(precision)
         try:
-            keras.utils.set_random_seed(self.seed)
+            keras.utils.set_random_seed(self.config.seed)
             with self.distribution.scope():
                 built = model.build()
         finally:
             keras.config.set_dtype_policy(previous)
         return model.to_dict(), built
 
-    def _metrics(self) -> list[Any]:
-        """Metric instances; names get the model's channel count and ``val_mode``."""
+    def _check_outputs(self) -> bool:
+        """Check the model against the task; return whether it outputs logits."""
         channels = int(self.model.outputs[0].shape[-1])
-        metrics = []
-        for spec in self._metric_specs:
-            if isinstance(spec, (str, tuple)):
-                name, kwargs = METRICS.split_spec(spec)
-                defaults = {"num_channels": channels, "mode": self.val_mode, "name": name}
-                accepted = inspect.signature(METRICS.get(name)).parameters
-                kwargs = {**{k: v for k, v in defaults.items() if k in accepted}, **kwargs}
-                spec = METRICS.create((name, kwargs))
-            metrics.append(spec)
-        return metrics
+        task = self.task
+        if channels != task.out_channels:
+            raise ConfigError(
+                f"The model has {channels} output channels but the task {task.name!r} has "
+                f"{task.out_channels} ({', '.join(task.channel_names)})."
+            )
+        activation = output_activation(self.model)
+        if activation is not None and activation != task.activation:
+            raise ConfigError(
+                f"The model ends in a {activation} but the task {task.name!r} is {task.kind} "
+                f"({task.activation}); build it with output_activation=None (logits) or "
+                f"{task.activation!r}."
+            )
+        return activation is None
+
+    def _loss(self) -> keras.losses.Loss:
+        defaults = {"activation": self.task.activation, "from_logits": self.from_logits}
+        options = _with_defaults(LOSSES.get(self.config.loss), self.config.loss_options, defaults)
+        return build_loss((self.config.loss, options))
+
+    def _metrics(self) -> list[Any]:
+        """Metric instances from ``config.metrics``, told the task and the model's output."""
+        defaults = {
+            "num_channels": self.task.out_channels,
+            "activation": self.task.activation,
+            "from_logits": self.from_logits,
+        }
+        return [
+            METRICS.create(name, **_with_defaults(METRICS.get(name), {"name": name}, defaults))
+            for name in self.config.metrics
+        ]
 
     def _compile(self, total_steps: int, steps_per_epoch: int) -> None:
         with self.distribution.scope():  # the optimiser's variables live on every device
@@ -278,22 +279,26 @@ class Trainer:
             else:
                 arguments, metrics = {"loss": self.loss}, self.metrics
             self.model.compile(
-                optimizer=optimizer, metrics=metrics, jit_compile=self.jit_compile, **arguments
+                optimizer=optimizer,
+                metrics=metrics,
+                jit_compile=self.config.jit_compile,
+                **arguments,
             )
 
     def _optimizer(self, total_steps: int, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-        optimizer = self._optimizer_spec
-        if not isinstance(optimizer, keras.optimizers.Optimizer):
+        optimizer = self._optimizer_instance
+        if optimizer is None:
+            config = self.config
             rate = build_schedule(
-                self.schedule,
-                self.learning_rate,
+                config.schedule,
+                config.learning_rate,
                 total_steps,
-                warmup_steps=self.warmup_epochs * steps_per_epoch,
+                warmup_steps=config.warmup_epochs * steps_per_epoch,
             )
             optimizer = build_optimizer(
-                optimizer, rate, weight_decay=self.weight_decay, clipnorm=self.clipnorm
+                config.optimizer, rate, weight_decay=config.weight_decay, clipnorm=config.clipnorm
             )
-        if self.precision == "mixed_float16":
+        if self.config.precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         return optimizer
 
@@ -302,41 +307,23 @@ class Trainer:
         """What ``config.json`` holds: everything needed to rebuild this run."""
         import unetseg
 
-        optimizer = self._optimizer_spec
-        if isinstance(optimizer, keras.optimizers.Optimizer):
-            optimizer = keras.saving.serialize_keras_object(optimizer)
-        return _jsonable(
+        serialize = keras.saving.serialize_keras_object
+        optimizer = self._optimizer_instance
+        return to_json_value(
             {
                 "unetseg": unetseg.__version__,
                 "backend": keras.backend.backend(),
                 "model": self.model_config
                 if self.model_config is not None
                 else {"keras_model": self.model.get_config()},
-                "loss": keras.saving.serialize_keras_object(self.loss),
-                "optimizer": optimizer,
-                "metrics": [keras.saving.serialize_keras_object(m) for m in self.metrics],
-                "learning_rate": self.learning_rate,
-                "schedule": self.schedule,
-                "warmup_epochs": self.warmup_epochs,
-                "weight_decay": self.weight_decay,
-                "clipnorm": self.clipnorm,
-                "precision": self.precision,
+                "trainer": self.config.to_dict(),
+                "loss": serialize(self.loss),
+                "optimizer": serialize(optimizer) if optimizer is not None else None,
+                "metrics": [serialize(m) for m in self.metrics],
                 "distribute": self.distribution.describe(),
-                "jit_compile": self.jit_compile,
-                "seed": self.seed,
                 "epochs": epochs,
                 "steps_per_epoch": steps_per_epoch,
                 "batch_size": batch_size,
-                "validation": {
-                    "roi_size": self.val_roi_size,
-                    "every": self.val_every,
-                    "overlap": self.val_overlap,
-                    "mode": self.val_mode,
-                    "channel_names": self.channel_names,
-                },
-                "monitor": self.monitor,
-                "monitor_mode": self.monitor_mode,
-                "patience": self.patience,
             }
         )
 
@@ -345,30 +332,29 @@ class Trainer:
         path = self.work_dir / "config.json"
         self.work_dir.mkdir(parents=True, exist_ok=True)
         if path.is_file():
-            stored = json.loads(path.read_text())
+            stored = _flatten(_without_names(json.loads(path.read_text())))
+            wanted = _flatten(_without_names(config))
             differing = sorted(
                 key
-                for key in set(stored) | set(config)
-                if key != "unetseg"
-                and _without_names(stored.get(key)) != _without_names(config.get(key))
+                for key in set(stored) | set(wanted)
+                if key != "unetseg" and stored.get(key) != wanted.get(key)
             )
             if differing and not force:
                 changes = "; ".join(
-                    f"{key}: {stored.get(key)!r} → {config.get(key)!r}"[:200] for key in differing
+                    f"{key}: {stored.get(key)!r} → {wanted.get(key)!r}"[:200] for key in differing
                 )
                 raise ConfigError(
                     f"The work directory {self.work_dir} holds a run with a different "
-                    f"configuration ({changes}). Use another work_dir, or force=True to "
-                    "continue it with the new configuration."
+                    f"configuration ({changes}). Use another work directory, or continue it "
+                    "with the new configuration (fit(force=True); the command line's --force)."
                 )
-        with atomic_write(path) as handle:
-            json.dump(config, handle, indent=2)
+        write_json(path, config)
         return (self.work_dir / "last.keras").is_file()
 
     def _restore(self, steps_per_epoch: int) -> tuple[int, list[dict[str, float]]]:
         """Load ``last.keras``; return the completed epochs and their history."""
         previous = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(self.precision)
+        keras.config.set_dtype_policy(self.config.precision)
         try:
             with self.distribution.scope():
                 self.model = keras.saving.load_model(self.work_dir / "last.keras")
@@ -416,6 +402,11 @@ class Trainer:
         """
         if int(epochs) < 1:
             raise ConfigError(f"epochs must be >= 1, got {epochs}.")
+        if self.config.warmup_epochs >= int(epochs):
+            raise ConfigError(
+                f"warmup_epochs ({self.config.warmup_epochs}) must be fewer than the "
+                f"epochs ({epochs})."
+            )
         if not isinstance(train_data, keras.utils.PyDataset):
             raise ConfigError(
                 "train_data must be a keras.utils.PyDataset of (image, target) batches, such "
@@ -434,10 +425,14 @@ class Trainer:
             return history
         data = _RepeatTargets(train_data, self.heads) if self.heads > 1 else train_data
         checkpoint = WorkDirCheckpoint(
-            self.work_dir, self.monitor, self.monitor_mode, self.patience, history
+            self.work_dir,
+            self.config.monitor,
+            self.config.monitor_mode,
+            self.config.patience,
+            history,
         )
         own: list[keras.callbacks.Callback] = [
-            _EpochStart(self.seed, train_data),
+            _EpochStart(self.config.seed, train_data),
             Throughput(batch_size),
         ]
         if val_data is not None:
@@ -453,34 +448,26 @@ class Trainer:
                 verbose=self.verbose,
             )
         if checkpoint.diverged is not None:
-            epoch, batch, loss = checkpoint.diverged
-            where = (
-                f"batch {batch + 1} of epoch {epoch + 1}" if batch >= 0 else f"epoch {epoch + 1}"
-            )
-            kept = (
-                f"{self.work_dir / 'last.keras'} holds epoch {epoch}"
-                if epoch
-                else "no epoch completed"
-            )
-            raise TrainingError(
-                f"The training loss became {loss} at {where}; training stopped and {kept}. "
-                "Lower the learning rate, use clipnorm, or check the data for NaN/inf values."
-            )
+            raise _diverged(checkpoint.diverged, self.work_dir)
         return checkpoint.history
 
     def _validation(self, val_data: Sequence[Any], train_data: Any) -> SlidingWindowValidation:
         return SlidingWindowValidation(
             list(val_data),
             self.inferer(train_data),
-            channel_names=self.channel_names,
-            every=self.val_every,
-            mode=self.val_mode,
+            self.task,
+            every=self.config.val_every,
             call_directly=self.distribution.enabled and self.distribution.backend == "tensorflow",
         )
 
     def inferer(self, train_data: Any = None) -> SlidingWindowInferer:
-        """The sliding-window inferer of validation and :meth:`predict`."""
-        roi = self.val_roi_size
+        """The sliding-window inferer of validation and :meth:`predict`.
+
+        Its window is ``config.val_roi_size``, else the training patch size, else the
+        model's input size; it applies the task's activation when the model outputs
+        logits, and nothing when the model outputs probabilities already.
+        """
+        roi = self.config.val_roi_size
         if roi is None and train_data is not None:
             roi = getattr(train_data, "patch_size", None)
         if roi is None:
@@ -493,13 +480,14 @@ class Trainer:
                     "data no patch_size to take the window size from."
                 )
             roi = shape
-        activation = "softmax" if self.val_mode == "argmax" else "sigmoid"
         return SlidingWindowInferer(
-            tuple(int(r) for r in roi), overlap=self.val_overlap, activation=activation
+            tuple(int(r) for r in roi),
+            overlap=self.config.val_overlap,
+            activation=self.task.activation if self.from_logits else None,
         )
 
     def evaluate(self, cases: Sequence[Any]) -> dict[str, float]:
-        """Mean Dice per channel over whole volumes (``val_dice_<name>`` and ``val_dice``)."""
+        """Mean Dice per scored channel over whole volumes (``val_dice_<name>``, ``val_dice``)."""
         return self._validation(cases, None).evaluate(self.model)
 
     def predict(self, image: Any) -> np.ndarray:
@@ -512,56 +500,70 @@ class Trainer:
         work_dir: str | os.PathLike[str],
         train_data: Any,
         val_data: Sequence[Any] | None = None,
+        *,
+        epochs: int | None = None,
+        devices: Sequence[Any] | None = None,
+        verbose: int = 1,
         **overrides: Any,
     ) -> tuple[Trainer, list[dict[str, float]]]:
         """Rebuild the run of ``work_dir`` from its ``config.json`` and finish it.
+
+        Args:
+            work_dir: The run's folder.
+            train_data: The training batches, as for :meth:`fit`.
+            val_data: The validation cases, as for :meth:`fit`.
+            epochs: Train to this many epochs instead of the stored number.
+            devices: The devices of a data-parallel run.
+            verbose: Keras's progress output.
+            **overrides: :class:`~unetseg.training.TrainerConfig` fields to change
+                (``val_every=5``); the run continues with them (``force``).
 
         Returns:
             The trainer and the full history.
 
         Raises:
-            ConfigError: If ``work_dir`` holds no run.
+            ConfigError: If ``work_dir`` holds no run, or an override is invalid.
         """
         path = Path(work_dir) / "config.json"
         if not path.is_file():
             raise ConfigError(f"{work_dir} holds no training run (no config.json).")
-        config = json.loads(path.read_text())
-        if "keras_model" in config["model"]:
+        stored = json.loads(path.read_text())
+        if "trainer" not in stored:
+            raise ConfigError(
+                f"{path} was written by unetseg {stored.get('unetseg', 'before 0.1')}, whose "
+                "configuration this version cannot read; start the run in a new work directory."
+            )
+        config = TrainerConfig.from_dict(stored["trainer"], where=str(path)).replace(**overrides)
+        if "keras_model" in stored["model"]:
             model: Any = keras.saving.load_model(Path(work_dir) / "last.keras")
         else:
-            model = UNetConfig.from_dict(config["model"])
-        validation = config["validation"]
+            model = UNetConfig.from_dict(stored["model"])
+        deserialize = keras.saving.deserialize_keras_object
         trainer = cls(
             model,
-            keras.saving.deserialize_keras_object(config["loss"]),
-            config["optimizer"]
-            if isinstance(config["optimizer"], str)
-            else keras.saving.deserialize_keras_object(config["optimizer"]),
-            [keras.saving.deserialize_keras_object(m) for m in config["metrics"]],
+            config,
             work_dir=work_dir,
-            learning_rate=config["learning_rate"],
-            schedule=config["schedule"],
-            warmup_epochs=config["warmup_epochs"],
-            weight_decay=config["weight_decay"],
-            clipnorm=config["clipnorm"],
-            precision=config["precision"],
-            distribute=config["distribute"]["mode"],
-            jit_compile=config["jit_compile"],
-            seed=config["seed"],
-            val_roi_size=validation["roi_size"],
-            val_every=validation["every"],
-            val_overlap=validation["overlap"],
-            val_mode=validation["mode"],
-            channel_names=validation["channel_names"],
-            monitor=config["monitor"],
-            monitor_mode=config["monitor_mode"],
-            patience=config["patience"],
-            **overrides,
+            loss=deserialize(stored["loss"]),
+            optimizer=deserialize(stored["optimizer"]) if stored["optimizer"] else None,
+            metrics=[deserialize(m) for m in stored["metrics"]],
+            devices=devices,
+            verbose=verbose,
         )
         history = trainer.fit(
             train_data,
             val_data,
-            epochs=config["epochs"],
-            steps_per_epoch=config["steps_per_epoch"],
+            epochs=epochs or stored["epochs"],
+            steps_per_epoch=stored["steps_per_epoch"],
+            force=bool(overrides) or epochs is not None,
         )
         return trainer, history
+
+
+def _diverged(diverged: tuple[int, int, float], work_dir: Path) -> TrainingError:
+    epoch, batch, loss = diverged
+    where = f"batch {batch + 1} of epoch {epoch + 1}" if batch >= 0 else f"epoch {epoch + 1}"
+    kept = f"{work_dir / 'last.keras'} holds epoch {epoch}" if epoch else "no epoch completed"
+    return TrainingError(
+        f"The training loss became {loss} at {where}; training stopped and {kept}. "
+        "Lower the learning rate, use clipnorm, or check the data for NaN/inf values."
+    )

@@ -1,7 +1,9 @@
-"""Label transforms: BraTS labels to regions and back, thresholding/argmax, one-hot.
+"""Label transforms: label maps to a task's targets, BraTS regions and back, one-hot.
 
-The BraTS region definitions live in :mod:`unetseg.regions`; these transforms put
-them in a pipeline.
+:class:`EncodeLabels` turns a label map into the training target of any
+:class:`~unetseg.task.Task` (region masks or one-hot classes). The BraTS region
+definitions live in :mod:`unetseg.regions`; ``ConvertBratsLabels`` is the BraTS
+regions' encoding under its familiar name.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import numpy as np
 
 from unetseg.errors import ConfigError, DataError
 from unetseg.regions import labels_to_regions, regions_to_labels
+from unetseg.task import Task, resolve_task
 from unetseg.transforms.base import Transform
 from unetseg.transforms.dictionary import ArrayTransformd
 
@@ -20,11 +23,38 @@ __all__ = [
     "AsDiscreted",
     "ConvertBratsLabels",
     "ConvertBratsLabelsd",
+    "EncodeLabels",
+    "EncodeLabelsd",
     "OneHot",
     "OneHotd",
     "RegionsToBratsLabels",
     "RegionsToBratsLabelsd",
 ]
+
+
+class EncodeLabels(Transform):
+    """A label map ``(*spatial[, 1])`` → the ``uint8`` target of ``task``, ``(*spatial, C)``.
+
+    Region tasks get one mask per region, class tasks a one-hot encoding (see
+    :meth:`unetseg.task.Task.encode`). A label the task does not know raises a
+    :class:`~unetseg.errors.DataError` naming it.
+
+    Args:
+        task: A :class:`~unetseg.task.Task` or a registered name (``"brats_regions"``).
+
+    Example:
+        >>> EncodeLabels("brats_classes")(np.array([[0], [4]])).tolist()
+        [[1, 0, 0, 0], [0, 0, 0, 1]]
+    """
+
+    def __init__(self, task: Task | str) -> None:
+        self.task = resolve_task(task)
+
+    def __repr__(self) -> str:
+        return f"EncodeLabels(task={self.task.name!r})"
+
+    def __call__(self, label: Any) -> np.ndarray:
+        return self.task.encode(label, where=f"EncodeLabels({self.task.name}): the label map")
 
 
 class ConvertBratsLabels(Transform):
@@ -106,6 +136,12 @@ class OneHot(Transform):
                 "(0/1/2/4) needs ConvertBratsLabels or a relabelling first."
             )
         return np.eye(self.num_classes, dtype=self.dtype)[array.astype(np.intp)]
+
+
+class EncodeLabelsd(ArrayTransformd):
+    """Dictionary form of :class:`EncodeLabels`."""
+
+    array_transform = EncodeLabels
 
 
 class ConvertBratsLabelsd(ArrayTransformd):

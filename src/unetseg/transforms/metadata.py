@@ -31,21 +31,18 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, MutableMapping
+from collections.abc import Hashable, MutableMapping
 from typing import Any
 
 import numpy as np
 
 from unetseg.errors import DataError
-from unetseg.registry import Registry
+from unetseg.registries import INVERSES
 from unetseg.transforms.geometry import flip, resample_to_shape, rot90, uncrop_box
 
 __all__ = ["INVERSES", "invert", "meta_key", "record_operation"]
 
 Operation = dict[str, Any]
-
-#: Operation kind → ``f(array, operation) -> array`` that undoes it.
-INVERSES: Registry[Callable[[np.ndarray, Operation], np.ndarray]] = Registry("inverse operation")
 
 
 def meta_key(key: Hashable) -> str:

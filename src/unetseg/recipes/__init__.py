@@ -1,0 +1,73 @@
+"""The BraTS 2020 recipes: a configuration file in, a trained and evaluated model out.
+
+The glue above the building blocks (the top layer, with the command line). A recipe
+reads a typed configuration (:class:`RecipeConfig`, from TOML: see
+``examples/brats2020/configs``), finds or generates the data, preprocesses it, trains
+with the :class:`~unetseg.training.Trainer`, predicts the held-out cases with the
+:class:`~unetseg.inference.Predictor` (2D and 3D alike), evaluates them the BraTS way
+and draws pictures.
+
+- :mod:`~unetseg.recipes.config`: the configuration, its sections and checks;
+- :mod:`~unetseg.recipes.pieces`: data, preprocessing, training and prediction, each
+  from the section it needs;
+- :mod:`~unetseg.recipes.run`: :func:`run`, the whole recipe;
+- :mod:`~unetseg.recipes.report`: evaluation, figures and the summary.
+
+Example:
+    ``run(load_config("quick.toml", ["train.epochs=2"]), "runs/quick")``
+"""
+
+from unetseg.recipes.config import (
+    AugmentSection,
+    DataSection,
+    InferenceSection,
+    ModelSection,
+    RecipeConfig,
+    RecipeSection,
+    ReportSection,
+    TrainSection,
+    apply_overrides,
+    load_config,
+)
+from unetseg.recipes.pieces import (
+    augmentation,
+    build_predictor,
+    build_trainer,
+    case_preprocessing,
+    find_or_generate,
+    preprocessing,
+    slice_preprocessing,
+    split_cases,
+    training_data,
+    window_size_warning,
+)
+from unetseg.recipes.report import RecipeResult, evaluate_predictions, read_label_map, report
+from unetseg.recipes.run import run
+
+__all__ = [
+    "AugmentSection",
+    "DataSection",
+    "InferenceSection",
+    "ModelSection",
+    "RecipeConfig",
+    "RecipeResult",
+    "RecipeSection",
+    "ReportSection",
+    "TrainSection",
+    "apply_overrides",
+    "augmentation",
+    "build_predictor",
+    "build_trainer",
+    "case_preprocessing",
+    "evaluate_predictions",
+    "find_or_generate",
+    "load_config",
+    "preprocessing",
+    "read_label_map",
+    "report",
+    "run",
+    "slice_preprocessing",
+    "split_cases",
+    "training_data",
+    "window_size_warning",
+]

@@ -1,0 +1,101 @@
+""":func:`run`: a recipe from its configuration to an evaluated model, 2D or 3D alike.
+
+A run leaves in its work directory::
+
+    recipe.json        the recipe (the predict step reads it)
+    config.json, history.csv, best.keras, last.keras      (the Trainer's)
+    predictions/       label maps of the held-out cases, on their source grid
+    metrics.csv        per case and region: Dice, HD95, sensitivity, specificity
+    summary.csv        mean, std, median, quartiles per region and metric
+    figures/           overlays of a few held-out cases and the training curves
+    notebook_metric.json   2D recipes: the original notebook's number
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from unetseg.errors import ConfigError
+from unetseg.fileio import write_json
+from unetseg.recipes.config import RecipeConfig
+from unetseg.recipes.pieces import (
+    build_predictor,
+    build_trainer,
+    find_or_generate,
+    split_cases,
+    training_data,
+    window_size_warning,
+)
+from unetseg.recipes.report import RecipeResult, report
+
+__all__ = ["run"]
+
+
+def _claim_work_dir(config: RecipeConfig, work_dir: Path, force: bool) -> None:
+    """Write ``recipe.json``, refusing (before writing anything) a folder of another recipe."""
+    path = work_dir / "recipe.json"
+    wanted = config.to_dict()
+    if path.is_file() and not force:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        differing = [
+            f"{section}.{key}: {stored.get(section, {}).get(key)!r} → {value!r}"
+            for section, values in wanted.items()
+            for key, value in values.items()
+            if stored.get(section, {}).get(key) != value
+        ]
+        if differing:
+            raise ConfigError(
+                f"The work directory {work_dir} holds a run of another recipe "
+                f"({'; '.join(differing)[:400]}). Use another --work-dir, or --force to "
+                "continue that run with these settings."
+            )
+    work_dir.mkdir(parents=True, exist_ok=True)
+    write_json(path, wanted)
+
+
+def run(
+    config: RecipeConfig,
+    work_dir: str | os.PathLike[str],
+    *,
+    data: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    log: Callable[[str], None] = print,
+) -> RecipeResult:
+    """Train, predict the held-out cases, evaluate and draw; return the summary.
+
+    Args:
+        config: The recipe (:func:`~unetseg.recipes.load_config`).
+        work_dir: The run's folder; an interrupted run continues in it.
+        data: A BraTS 2020 training folder (overrides ``data.path``); without one,
+            generated cases.
+        force: Continue a run in ``work_dir`` whose settings differ.
+        log: Where progress lines go.
+
+    Raises:
+        ConfigError: For a work directory of another recipe (unless ``force``), or a
+            recipe that needs data it was not given.
+        DataError: For data that cannot be read or scored.
+    """
+    start = time.perf_counter()
+    work_dir = Path(work_dir)
+    _claim_work_dir(config, work_dir, force)
+    seed = config.recipe.seed
+    records = find_or_generate(
+        config.data, seed=seed, recipe_name=config.recipe.name, work_dir=work_dir, path=data
+    )
+    train, val, test = split_cases(records, config.data, seed)
+    log(f"{len(train)} training, {len(val)} validation and {len(test)} test cases")
+    if warning := window_size_warning(config):
+        log(f"Warning: {warning}")
+    train_data, val_data = training_data(config, train, val, work_dir)
+    trainer = build_trainer(config, work_dir)
+    history = trainer.fit(train_data, val_data, epochs=config.train.epochs, force=force)
+    log(f"Training done after {time.perf_counter() - start:.0f} s; predicting {len(test)} cases")
+    predictor = build_predictor(config, work_dir / "best.keras")
+    # Overwrite: predictions left by an earlier model in this folder must not be scored.
+    predictor.predict(test, work_dir / "predictions", overwrite=True, progress=False)
+    return report(config, work_dir, test, predictor, history, start=start, log=log)
