@@ -7,18 +7,18 @@ file sets only what differs. :func:`load_config` reads a file and applies
 JSON (a run's ``recipe.json``) and :meth:`RecipeConfig.to_toml` writes it back as a
 recipe file.
 
-==============  ==============================================================
-section         what
-==============  ==============================================================
-``[recipe]``    name, seed, description
-``[data]``      the BraTS folder or generated cases, the split, 2D slicing
-``[model]``     the network (a preset with overrides, or a full configuration)
-                and the task (what its outputs mean)
-``[train]``     loss, optimiser, schedule, epochs, patches, precision, validation
-``[augment]``   flips and intensity augmentation of the training patches
-``[inference]`` the sliding window, test-time flips, small-ET suppression
-``[report]``    how many overlays to draw
-==============  ==============================================================
+===============  =============================================================
+section          what
+===============  =============================================================
+``[recipe]``     name, seed, description
+``[data]``       the BraTS folder or generated cases, the split, 2D slicing
+``[model]``      the network (a preset with overrides, or a full configuration)
+                 and the task (what its outputs mean)
+``[train]``      loss, optimiser, schedule, epochs, patches, precision, validation
+``[augment]``    flips and intensity augmentation of the training patches
+``[inference]``  the sliding window, test-time flips, small-ET suppression
+``[report]``     how many overlays to draw
+===============  =============================================================
 
 Checks that need several sections happen in :class:`RecipeConfig`: the patch and
 window sizes against the network's stride and dimension, the network's channels
