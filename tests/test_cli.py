@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -90,8 +91,6 @@ def test_synth_train_predict_evaluate_end_to_end(tmp_path):
 
 @pytest.mark.slow
 def test_the_seed_2d_recipe_reports_the_notebook_metric_beside_the_brats_metrics(tmp_path):
-    import json
-
     work = tmp_path / "run"
     result = unetseg(
         "train",
@@ -147,6 +146,31 @@ def test_mistakes_give_one_line_and_exit_code_2(tmp_path, arguments, message):
     assert len(lines) == 1
     assert message in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_train_refuses_a_work_dir_of_other_settings_before_writing(tmp_path):
+    from unetseg.recipes import load_config
+
+    work = tmp_path / "run"
+    work.mkdir()
+    quick = load_config(_shipped("quick"))
+    (work / "recipe.json").write_text(json.dumps(quick.to_dict()))
+    before = (work / "recipe.json").read_text()
+    result = unetseg("train", "quick", "--work-dir", work, "--set", "train.epochs=3", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("unetseg")]
+    assert len(lines) == 1
+    assert "train.epochs: 12 → 3" in lines[0]
+    assert "--force" in lines[0]
+    assert (work / "recipe.json").read_text() == before
+    assert sorted(p.name for p in work.iterdir()) == ["recipe.json"]
+
+
+def _shipped(name):
+    from pathlib import Path
+
+    configs = Path(__file__).resolve().parents[1] / "examples" / "brats2020" / "configs"
+    return configs / f"{name}.toml"
 
 
 def test_debug_shows_the_traceback(tmp_path):

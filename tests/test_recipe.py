@@ -171,3 +171,24 @@ def test_windows_of_another_size_are_flagged_for_window_statistics(norm, warns):
     if warns:
         assert "inference.roi_size [64, 64, 64]" in warning
         assert "train.patch_size [32, 32, 32]" in warning
+
+
+def test_errors_of_the_training_settings_name_the_train_section():
+    with pytest.raises(ConfigError, match=r"^train\.learning_rate must be > 0"):
+        small(train={"learning_rate": 0})
+    with pytest.raises(UnknownNameError, match=r"^train\.optimizer: Unknown optimizer 'adamm'"):
+        small(train={"optimizer": "adamm"})
+    with pytest.raises(UnknownNameError, match=r"^model\.preset: Unknown network 'nnunet3d'"):
+        RecipeConfig.from_dict({"model": {"preset": "nnunet3d"}})
+    with pytest.raises(ConfigError, match=r"recipe\.name must be a folder name"):
+        small(recipe={"name": ".."})
+
+
+def test_to_toml_writes_any_text_and_refuses_what_toml_cannot_hold():
+    config = small(recipe={"description": 'two\nlines, "quoted", \u00e9'})
+    assert RecipeConfig.from_toml(config.to_toml()) == config
+    unset = RecipeConfig.from_dict(
+        {"model": {"config": {"spatial_dims": 3, "features": [8, 16], "input_size": None}}}
+    )
+    with pytest.raises(ConfigError, match=r"model\.config\.input_size is None"):
+        unset.to_toml()

@@ -387,3 +387,30 @@ def test_normalize_name_is_idempotent_and_case_blind(name):
         # a few letters change length or identity when case-mapped (ß → SS)
         name.upper().lower() != name.lower()
     )
+
+
+def test_builtins_are_imported_on_first_lookup_and_retried_after_a_failure(tmp_path, monkeypatch):
+    import sys
+
+    (tmp_path / "fragile_components.py").write_text(
+        "import os\n"
+        "from conftest_registry import COLOURS\n"
+        "if os.environ.get('FRAGILE_FAIL'):\n"
+        "    raise ImportError('broken on purpose')\n"
+        "COLOURS.register('red', object())\n"
+    )
+    (tmp_path / "conftest_registry.py").write_text(
+        "from unetseg.registry import Registry\n"
+        "COLOURS = Registry('colour', builtins='fragile_components')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from conftest_registry import COLOURS
+
+    monkeypatch.setenv("FRAGILE_FAIL", "1")
+    with pytest.raises(ImportError, match="broken on purpose"):
+        COLOURS.names()
+    sys.modules.pop("fragile_components", None)
+    monkeypatch.delenv("FRAGILE_FAIL")
+    assert COLOURS.names() == ["red"]  # not "none": the failed import is tried again
+    sys.modules.pop("fragile_components", None)
+    sys.modules.pop("conftest_registry", None)

@@ -99,7 +99,7 @@ class ConfigSection:
             return cls(**converted)
         except ConfigError as error:
             if prefix and not str(error).startswith(prefix):
-                raise ConfigError(f"{prefix}{error}") from error
+                raise type(error)(f"{prefix}{error}") from error  # keeps UnknownNameError
             raise
 
     # -- writing --------------------------------------------------------------------

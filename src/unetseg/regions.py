@@ -17,6 +17,9 @@ These definitions live here once; transforms, metrics and post-processing use th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 from unetseg.errors import DataError
@@ -25,6 +28,7 @@ __all__ = [
     "BRATS_LABELS",
     "BRATS_REGIONS",
     "REGION_NAMES",
+    "integer_label_map",
     "label_map_to_region_masks",
     "labels_to_regions",
     "regions_to_labels",
@@ -44,8 +48,28 @@ REGION_NAMES: dict[str, str] = {
 }
 
 
-def _integer_label_map(label_map: np.ndarray, where: str) -> np.ndarray:
-    """Validate a label map and return it as integers without a trailing axis of 1."""
+def integer_label_map(
+    label_map: Any,
+    labels: Sequence[int] = BRATS_LABELS,
+    *,
+    where: str = "The label map",
+    owner: str = "a BraTS label map holds",
+) -> np.ndarray:
+    """Validate a label map and return it as integers without a trailing axis of 1.
+
+    Args:
+        label_map: Integer (or whole-number float) labels, optionally ``(*spatial, 1)``.
+        labels: The labels allowed.
+        where: How to name the input in a message (a file or case id).
+        owner: Who allows ``labels``, completing "but <owner> only [...]".
+
+    Raises:
+        DataError: If it is not integer-valued or holds a label not in ``labels``.
+
+    Example:
+        >>> integer_label_map(np.array([[0.0], [4.0]])).tolist()
+        [0, 4]
+    """
     label_map = np.asarray(label_map)
     if label_map.ndim > 1 and label_map.shape[-1] == 1:
         label_map = label_map[..., 0]
@@ -55,16 +79,14 @@ def _integer_label_map(label_map: np.ndarray, where: str) -> np.ndarray:
         label_map = label_map.astype(np.int16)
     elif label_map.dtype.kind not in "iub":
         raise DataError(f"{where} must be an integer label map, got dtype {label_map.dtype}.")
-    valid = label_map == BRATS_LABELS[0]
-    for label in BRATS_LABELS[1:]:
+    labels = list(labels)
+    valid = label_map == labels[0]
+    for label in labels[1:]:
         valid |= label_map == label
     if not valid.all():
         # Only the (rare) invalid case pays for sorting the values it reports.
         unexpected = np.unique(label_map[~valid]).tolist()
-        raise DataError(
-            f"{where} contains labels {unexpected}, but a BraTS label map holds only "
-            f"{list(BRATS_LABELS)}."
-        )
+        raise DataError(f"{where} contains labels {unexpected}, but {owner} only {labels}.")
     return label_map
 
 
@@ -86,7 +108,7 @@ def label_map_to_region_masks(
     Raises:
         DataError: If the map holds a label other than 0, 1, 2 or 4, or is not integer.
     """
-    label_map = _integer_label_map(label_map, where)
+    label_map = integer_label_map(label_map, where=where)
     masks = {}
     for region, labels in BRATS_REGIONS.items():
         mask = label_map == labels[0]

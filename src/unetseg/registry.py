@@ -200,6 +200,7 @@ class Registry(Generic[T]):
         self._entries: dict[str, T] = {}
         self.builtins = builtins
         self._builtins_loaded = builtins is None
+        self._builtins_loading = False
         self._plugins_loaded = entry_point_group is None
         self._lock = threading.RLock()
         if entry_point_group is not None:
@@ -414,13 +415,18 @@ class Registry(Generic[T]):
     def _load_builtins(self) -> None:
         if self._builtins_loaded:
             return
+        # Other threads wait here until the import is done; the importing thread itself
+        # passes (the lock is re-entrant), as the module registers and looks names up.
         with self._lock:
-            if self._builtins_loaded:
+            if self._builtins_loaded or self._builtins_loading:
                 return
-            # Set first: the module registers entries and may look names up meanwhile.
-            self._builtins_loaded = True
-            assert self.builtins is not None
-            importlib.import_module(self.builtins)
+            self._builtins_loading = True
+            try:
+                assert self.builtins is not None
+                importlib.import_module(self.builtins)
+                self._builtins_loaded = True
+            finally:
+                self._builtins_loading = False
 
     def _load_entry_point(self, entry_point: importlib.metadata.EntryPoint) -> None:
         origin = _describe_entry_point(entry_point)

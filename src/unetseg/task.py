@@ -41,6 +41,7 @@ import numpy as np
 
 from unetseg.errors import ConfigError, DataError
 from unetseg.regions import BRATS_REGIONS as _BRATS_REGION_LABELS
+from unetseg.regions import integer_label_map
 from unetseg.registries import TASKS
 
 __all__ = ["BRATS_CLASSES", "BRATS_REGIONS", "KINDS", "Task", "resolve_task"]
@@ -196,23 +197,9 @@ class Task:
         Raises:
             DataError: If it is not integer-valued or holds a label outside :attr:`labels`.
         """
-        array = np.asarray(label_map)
-        if array.ndim > 1 and array.shape[-1] == 1:
-            array = array[..., 0]
-        if array.dtype.kind == "f":
-            if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
-                raise DataError(f"{where} must hold whole-number labels, found other values.")
-            array = array.astype(np.int32)
-        elif array.dtype.kind not in "iub":
-            raise DataError(f"{where} must be an integer label map, got dtype {array.dtype}.")
-        valid = np.isin(array, self.labels)
-        if not valid.all():
-            unexpected = np.unique(array[~valid]).tolist()
-            raise DataError(
-                f"{where} contains labels {unexpected}, but the task {self.name!r} knows only "
-                f"{list(self.labels)}."
-            )
-        return array
+        return integer_label_map(
+            label_map, self.labels, where=where, owner=f"the task {self.name!r} knows"
+        )
 
     def encode(self, label_map: Any, *, where: str = "The label map") -> np.ndarray:
         """A label map → the training target: ``uint8`` ``(*spatial, out_channels)``.

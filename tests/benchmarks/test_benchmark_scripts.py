@@ -62,6 +62,9 @@ def test_train_throughput(run_quick):
     rows = record["results"]
     ours = [row for row in rows if row["framework"] == backend]
     assert [row["model"] for row in ours] == ["3d", "2d"]
+    # The stamp names the backends the child processes ran, not this process's.
+    assert all(row["backend"] == backend for row in ours)
+    assert record["backend"] == sorted({row["backend"] for row in rows})
     for row in ours:
         assert "error" not in row, row
         assert row["step_s"] > 0

@@ -9,6 +9,7 @@ import pytest
 from unetseg.errors import ConfigError, DataError
 from unetseg.inference import (
     BratsPostprocess,
+    LabelMapPostprocess,
     Predictor,
     SlidingWindowInferer,
     brats_submission_name,
@@ -219,7 +220,6 @@ def test_a_probability_model_is_not_given_a_second_activation(tmp_path):
 
 
 def test_label_map_postprocess_follows_the_task():
-    from unetseg.inference import LabelMapPostprocess
     from unetseg.task import Task
 
     task = Task.regions("liver", {"liver": [1, 2], "tumour": [2]})
@@ -229,3 +229,18 @@ def test_label_map_postprocess_follows_the_task():
         BratsPostprocess(task=task)
     classes = BratsPostprocess(task="brats_classes", min_enhancing_voxels=2)
     assert classes(np.array([[0.0, 0.0, 0.1, 0.9], [0.9, 0.0, 0.1, 0.0]])).tolist() == [1, 0]
+
+
+def test_a_label_map_predicted_on_a_resampled_image_comes_back_with_its_labels():
+    from unetseg.transforms import Spacingd
+
+    image = np.zeros((12, 12, 8, 1), np.float32)
+    record = {"image": image, "image_meta": {"spacing": (1.0, 1.0, 1.0)}}
+    out = Spacingd("image", pixdim=(2.0, 1.5, 1.0))(record)  # recorded with order 1
+    assert out["image_meta"]["applied"][0]["order"] == 1
+    rng = np.random.default_rng(0)
+    labels = rng.choice(np.array([0, 1, 2, 4]), size=(*out["image"].shape[:-1], 4)).astype(float)
+    one_hot = np.eye(4)[np.searchsorted([0, 1, 2, 4], labels[..., 0])]
+    restored = LabelMapPostprocess("brats_classes")(one_hot, out["image_meta"])
+    assert restored.shape == (12, 12, 8)
+    assert set(np.unique(restored)) <= {0, 1, 2, 4}

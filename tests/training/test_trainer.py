@@ -257,8 +257,33 @@ def test_resume_takes_overrides(cached_cases, tmp_path):
         patches(cached_cases, 1), epochs=1
     )
     trainer, history = Trainer.resume(
-        work, patches(cached_cases, 1), val_every=2, epochs=2, verbose=0
+        work, patches(cached_cases, 1), val_every=2, epochs=4, verbose=0
     )
     assert trainer.config.val_every == 2
-    assert len(history) == 2
+    assert len(history) == 4
     assert json.loads((work / "config.json").read_text())["trainer"]["val_every"] == 2
+    # The longer run has a longer schedule: the file's optimiser had reached rate 0.
+    assert history[0]["learning_rate"] == 0.0
+    assert history[1]["learning_rate"] > 0.001
+    assert int(keras.ops.convert_to_numpy(trainer.model.optimizer.iterations)) == 4
+
+
+def test_a_forced_run_cannot_change_the_network(cached_cases, tmp_path):
+    work = tmp_path / "run"
+    Trainer(tiny_config(), work_dir=work, verbose=0, **BRATS).fit(
+        patches(cached_cases, 1), epochs=1
+    )
+    other = Trainer(tiny_config(features=(8, 32)), work_dir=work, verbose=0, **BRATS)
+    with pytest.raises(ConfigError, match=r"another network.*model\.features"):
+        other.fit(patches(cached_cases, 1), epochs=2, force=True)
+
+
+def test_options_that_contradict_the_model_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="from_logits=False contradicts the model"):
+        Trainer(tiny_config(), work_dir=tmp_path, loss_options={"from_logits": False}, **BRATS)
+    with pytest.raises(ConfigError, match="not a mix"):
+        Trainer(
+            tiny_config(), work_dir=tmp_path, metrics=["dice", keras.metrics.MeanIoU(3)], **BRATS
+        )
+    with pytest.raises(ConfigError, match=r"loss=\.\.\."):
+        Trainer(tiny_config(), "dice_ce", work_dir=tmp_path, **BRATS)

@@ -7,8 +7,9 @@ exclusive classes: background, necrotic core, oedema, enhancing tumour).
 :class:`VolumeSlicesd` does it to a record and records the operation, so a prediction
 on the slices goes back onto the volume's grid like any other prediction
 (:func:`~unetseg.transforms.invert`; the ``"slices"`` inverse is
-:func:`place_slices`). :class:`SliceDataset` serves shuffled batches of slices of
-many cases as a ``keras.utils.PyDataset``, deterministic per ``(seed, epoch, batch)``.
+:func:`~unetseg.transforms.geometry.place_slices`). :class:`SliceDataset` serves
+shuffled batches of slices of many cases as a ``keras.utils.PyDataset``,
+deterministic per ``(seed, epoch, batch)``.
 """
 
 from __future__ import annotations
@@ -18,19 +19,17 @@ from typing import Any
 
 import keras
 import numpy as np
-from scipy import ndimage
 
 from unetseg.errors import ConfigError, DataError
-from unetseg.registries import INVERSES
 from unetseg.task import BRATS_CLASSES, Task, resolve_task
 from unetseg.transforms import MapTransform, record_operation
+from unetseg.transforms.geometry import place_slices, resize_slices, slice_range_bounds
 
 __all__ = [
     "SliceDataset",
     "VolumeSlicesd",
     "classes_to_labels",
     "labels_to_classes",
-    "place_slices",
     "slices_to_volume",
     "volume_slices",
 ]
@@ -56,23 +55,6 @@ def classes_to_labels(classes: np.ndarray) -> np.ndarray:
     return labels
 
 
-def _resize(stack: np.ndarray, size: Sequence[int], order: int) -> np.ndarray:
-    """Resize ``(N, H, W[, C])`` slices to ``size`` (zoom on H and W only)."""
-    factors = [1.0, size[0] / stack.shape[1], size[1] / stack.shape[2]]
-    factors += [1.0] * (stack.ndim - 3)
-    resized = ndimage.zoom(stack, factors, order=order, mode="nearest", grid_mode=True)
-    return resized[:, : size[0], : size[1]]
-
-
-def _check_range(slice_range: Sequence[int], depth: int) -> tuple[int, int]:
-    start, stop = (int(v) for v in slice_range)
-    if not 0 <= start < stop <= depth:
-        raise ConfigError(
-            f"slice_range {list(slice_range)} does not fit a volume of {depth} slices."
-        )
-    return start, stop
-
-
 def volume_slices(
     image: np.ndarray,
     label: np.ndarray | None,
@@ -96,9 +78,9 @@ def volume_slices(
         Images ``(n, h, w, len(channels))`` float32 divided by their maximum, and
         the targets ``(n, h, w, task.out_channels)`` float32 (or ``None``).
     """
-    start, stop = _check_range(slice_range, image.shape[2])
+    start, stop = slice_range_bounds(slice_range, image.shape[2])
     stack = np.moveaxis(image[:, :, start:stop][..., list(channels)], 2, 0)
-    stack = _resize(stack.astype(np.float32), size, order=1)
+    stack = resize_slices(stack.astype(np.float32), size, order=1)
     peak = float(stack.max())
     stack = stack / peak if peak > 0 else stack
     if label is None:
@@ -108,36 +90,8 @@ def volume_slices(
         labels = labels[..., 0]
     task = resolve_task(task)
     labels = task.check_label_map(labels, where="The label map to slice")
-    stack_labels = _resize(np.moveaxis(labels[:, :, start:stop], 2, 0), size, order=0)
+    stack_labels = resize_slices(np.moveaxis(labels[:, :, start:stop], 2, 0), size, order=0)
     return stack.astype(np.float32), task.encode(stack_labels).astype(np.float32)
-
-
-def place_slices(
-    slices: np.ndarray, shape: Sequence[int], slice_range: Sequence[int], order: int = 0
-) -> np.ndarray:
-    """Slices ``(n, h, w, C)`` → a volume ``(*shape, C)``: each slice resized back to
-    ``shape[:2]`` and put at ``slice_range``; slices outside it are 0.
-
-    Example:
-        >>> place_slices(np.ones((2, 2, 2, 1)), (4, 4, 3), (1, 3))[..., 0].sum(axis=(0, 1))
-        array([ 0., 16., 16.])
-    """
-    slices = np.asarray(slices)
-    start, stop = _check_range(slice_range, shape[2])
-    if slices.ndim != 4 or slices.shape[0] != stop - start:
-        raise DataError(
-            f"Slices of shape {slices.shape} do not fill slice_range {list(slice_range)}: "
-            f"expected (n={stop - start}, h, w, channels)."
-        )
-    resized = _resize(slices, shape[:2], order=order)
-    volume = np.zeros((*shape, slices.shape[-1]), dtype=slices.dtype)
-    volume[:, :, start:stop] = np.moveaxis(resized, 0, 2)
-    return volume
-
-
-@INVERSES.register("slices")
-def _unslice(array: np.ndarray, operation: dict[str, Any]) -> np.ndarray:
-    return place_slices(array, operation["shape"], operation["range"], operation["order"])
 
 
 def slices_to_volume(

@@ -120,7 +120,7 @@ def suppress_small_enhancing(
     return result
 
 
-def restore_geometry(array: Any, meta: dict[str, Any]) -> np.ndarray:
+def restore_geometry(array: Any, meta: dict[str, Any], *, order: int | None = None) -> np.ndarray:
     """Put an array from the preprocessed grid back onto the grid of the source file.
 
     Undoes the spatial operations recorded in ``meta["applied"]`` (crops, pads, flips,
@@ -128,15 +128,17 @@ def restore_geometry(array: Any, meta: dict[str, Any]) -> np.ndarray:
 
     Args:
         array: ``(*spatial, C)`` on the preprocessed grid (a label map with a channel
-            axis of 1, or probabilities). Use nearest-neighbour data (labels) where a
-            resampling is undone: a recorded resample is undone with its own order.
+            axis of 1, or probabilities).
         meta: The image's metadata from :class:`~unetseg.transforms.LoadImage` and the
             spatial transforms.
+        order: The interpolation order of every resampling undone; ``None`` keeps the
+            one recorded for the image (linear), 0 brings a label map back with its
+            labels (what :class:`LabelMapPostprocess` does).
 
     Returns:
         The array on the source grid, ``(*source_spatial, C)``.
     """
-    result = invert(array, meta)
+    result = invert(array, meta, order=order)
     affine, original = meta.get("affine"), meta.get("original_affine")
     if affine is not None and original is not None and not np.allclose(affine, original):
         import nibabel.orientations as orientations
@@ -235,11 +237,16 @@ class LabelMapPostprocess:
         """The label map on the grid of ``probabilities``."""
         return self.task.decode(probabilities, self.threshold)
 
+    def refine(self, labels: np.ndarray) -> np.ndarray:
+        """Post-process the label map on the source grid (nothing here; see
+        :class:`BratsPostprocess`)."""
+        return labels
+
     def __call__(self, probabilities: Any, meta: dict[str, Any] | None = None) -> np.ndarray:
         labels = self.labels(probabilities)
-        if meta is None:
-            return labels
-        return restore_geometry(labels[..., None], meta)[..., 0]
+        if meta is not None:  # nearest neighbour: a label map keeps its labels
+            labels = restore_geometry(labels[..., None], meta, order=0)[..., 0]
+        return self.refine(labels)
 
 
 class BratsPostprocess(LabelMapPostprocess):
@@ -289,9 +296,9 @@ class BratsPostprocess(LabelMapPostprocess):
             f"per_component={self.per_component}, task={self.task.name!r})"
         )
 
-    def labels(self, probabilities: Any) -> np.ndarray:
+    def refine(self, labels: np.ndarray) -> np.ndarray:
+        """Small enhancing tumour relabelled, counted on the source grid (the grid the
+        evaluation counts on, also for 2D networks whose slices were resized)."""
         return suppress_small_enhancing(
-            super().labels(probabilities),
-            self.min_enhancing_voxels,
-            per_component=self.per_component,
+            labels, self.min_enhancing_voxels, per_component=self.per_component
         )

@@ -28,8 +28,10 @@ against the task and the modalities, the split against the generated cases.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -37,7 +39,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from unetseg.config import ConfigSection
-from unetseg.errors import ConfigError
+from unetseg.errors import ConfigError, UnknownNameError
 from unetseg.networks import NETWORKS, UNetConfig
 from unetseg.task import Task, resolve_task
 from unetseg.training import TrainerConfig
@@ -70,9 +72,9 @@ class RecipeSection(ConfigSection):
 
     def __post_init__(self) -> None:
         self.check(
-            bool(self.name.strip()) and os.sep not in self.name,
+            bool(self.name.strip()) and os.sep not in self.name and self.name not in (".", ".."),
             "name",
-            "must be a non-empty name without a path separator",
+            "must be a folder name (not empty, '.' or '..', without a path separator)",
         )
 
 
@@ -168,14 +170,17 @@ class ModelSection(ConfigSection):
             ConfigError: For an unknown preset or field, or an invalid value.
         """
         settings = dict(self.config)
+        if self.preset is not None:
+            try:
+                preset = NETWORKS.get(self.preset)
+            except UnknownNameError as error:
+                raise UnknownNameError(f"model.preset: {error}") from error
         try:
-            if self.preset is not None:
-                return NETWORKS.create(self.preset, **settings)
-            return UNetConfig(**settings)
+            return preset(**settings) if self.preset is not None else UNetConfig(**settings)
         except TypeError as error:  # an unknown field
             raise ConfigError(f"model.config: {error}.") from error
         except ConfigError as error:
-            raise ConfigError(f"model.config: {error}") from error
+            raise type(error)(f"model.config: {error}") from error
 
 
 @dataclasses.dataclass(frozen=True)
@@ -405,7 +410,17 @@ class RecipeConfig(ConfigSection):
         return tuple(self.inference.roi_size or self.train.patch_size)
 
     def trainer_config(self) -> TrainerConfig:
-        """The :class:`~unetseg.training.TrainerConfig` of ``[train]`` and the task."""
+        """The :class:`~unetseg.training.TrainerConfig` of ``[train]`` and the task.
+
+        Raises:
+            ConfigError: Naming the ``train.`` setting that is wrong.
+        """
+        try:
+            return self._trainer_config()
+        except ConfigError as error:
+            raise type(error)(_in_train_section(str(error))) from error
+
+    def _trainer_config(self) -> TrainerConfig:
         train = self.train
         return TrainerConfig(
             task=self.task,
@@ -441,6 +456,10 @@ class RecipeConfig(ConfigSection):
     def to_toml(self) -> str:
         """The recipe as a TOML file (optional settings that are unset are left out).
 
+        Raises:
+            ConfigError: For a ``None`` inside a table (``model.config``), which TOML
+                cannot write.
+
         Example:
             >>> text = RecipeConfig().to_toml()
             >>> RecipeConfig.from_toml(text) == RecipeConfig()
@@ -450,12 +469,24 @@ class RecipeConfig(ConfigSection):
         for section, values in self.to_dict().items():
             lines.append(f"[{section}]")
             lines += [
-                f"{key} = {_toml_value(value)}"
+                f"{key} = {_toml_value(value, f'{section}.{key}')}"
                 for key, value in values.items()
                 if value is not None
             ]
             lines.append("")
         return "\n".join(lines)
+
+
+def _in_train_section(message: str) -> str:
+    """A TrainerConfig message, told as the recipe's ``[train]`` setting it is about."""
+    fields = {f.name for f in dataclasses.fields(TrainSection)}
+    first = message.split(" ", 1)[0]
+    if first in fields:
+        return f"train.{message}"
+    unknown = re.match(r"Unknown (\w+) '", message)
+    if unknown and unknown.group(1) in fields:
+        return f"train.{unknown.group(1)}: {message}"
+    return f"[train]: {message}"
 
 
 def _tables(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -472,19 +503,34 @@ def _tables(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
     return dict(raw)
 
 
-def _toml_value(value: Any) -> str:
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _toml_key(key: Any) -> str:
+    key = str(key)
+    return key if _BARE_KEY.fullmatch(key) else json.dumps(key)
+
+
+def _toml_value(value: Any, name: str) -> str:
+    """``value`` in TOML syntax; ``name`` says where, for the error about ``None``."""
+    if value is None:
+        raise ConfigError(
+            f"{name} is None, which TOML cannot write; leave the setting out instead."
+        )
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, int | float):
-        return repr(value) if not (isinstance(value, float) and math.isinf(value)) else "inf"
+        return repr(value)
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return "[" + ", ".join(_toml_value(v, f"{name}[{i}]") for i, v in enumerate(value)) + "]"
     if isinstance(value, Mapping):
-        items = ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items() if v is not None)
-        return "{" + items + "}"
-    raise ConfigError(f"Cannot write {value!r} to TOML.")
+        items = (f"{_toml_key(k)} = {_toml_value(v, f'{name}.{k}')}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    raise ConfigError(f"Cannot write {name} = {value!r} to TOML.")
 
 
 def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> RecipeConfig:

@@ -9,6 +9,7 @@ parallelism.
 """
 
 from unetseg.training.callbacks import (
+    EpochStart,
     SlidingWindowValidation,
     Throughput,
     WorkDirCheckpoint,
@@ -32,6 +33,7 @@ __all__ = [
     "PRECISIONS",
     "SCHEDULES",
     "DistributionContext",
+    "EpochStart",
     "PolyDecay",
     "SlidingWindowValidation",
     "Throughput",

@@ -1,6 +1,7 @@
 """The Trainer's callbacks: throughput, full-volume validation, checkpoints and history.
 
-They run in this order at the end of every epoch, each adding to the epoch's logs:
+:class:`EpochStart` seeds every epoch. They run in this order at the end of every
+epoch, each adding to the epoch's logs:
 
 1. :class:`Throughput` — patches per second of the training steps (validation
    excluded) and the learning rate;
@@ -31,12 +32,34 @@ from unetseg.metrics.overlap import dice
 from unetseg.task import Task
 
 __all__ = [
+    "EpochStart",
     "SlidingWindowValidation",
     "Throughput",
     "WorkDirCheckpoint",
     "read_history",
     "validation_arrays",
 ]
+
+
+class EpochStart(keras.callbacks.Callback):
+    """At every epoch start: seed Python, NumPy and the backend from ``(seed, epoch)``,
+    and tell the training data which epoch it serves.
+
+    Keras calls a ``PyDataset``'s ``on_epoch_end`` at its own times (TensorFlow also
+    once before the first epoch, after peeking at batches for their shapes); setting
+    the epoch here makes the batches of epoch ``e`` the same on every backend and in a
+    resumed run.
+    """
+
+    def __init__(self, seed: int, train_data: Any) -> None:
+        super().__init__()
+        self.seed, self.train_data = seed, train_data
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        seed = np.random.SeedSequence([self.seed, epoch]).generate_state(1)[0]
+        keras.utils.set_random_seed(int(seed) % 2**31)
+        if hasattr(self.train_data, "epoch"):
+            self.train_data.epoch = epoch
 
 
 class Throughput(keras.callbacks.Callback):

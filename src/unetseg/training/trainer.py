@@ -36,6 +36,7 @@ from unetseg.networks import NETWORKS, UNetConfig, output_activation
 from unetseg.registries import LOSSES, METRICS
 from unetseg.registry import accepted_keywords
 from unetseg.training.callbacks import (
+    EpochStart,
     SlidingWindowValidation,
     Throughput,
     WorkDirCheckpoint,
@@ -72,27 +73,6 @@ class _RepeatTargets(keras.utils.PyDataset):
 
     def on_epoch_end(self) -> None:
         self.dataset.on_epoch_end()
-
-
-class _EpochStart(keras.callbacks.Callback):
-    """At every epoch start: seed Python, NumPy and the backend from ``(seed, epoch)``,
-    and tell the training data which epoch it serves.
-
-    Keras calls a ``PyDataset``'s ``on_epoch_end`` at its own times (TensorFlow also
-    once before the first epoch, after peeking at batches for their shapes); setting
-    the epoch here makes the batches of epoch ``e`` the same on every backend and in a
-    resumed run.
-    """
-
-    def __init__(self, seed: int, train_data: Any) -> None:
-        super().__init__()
-        self.seed, self.train_data = seed, train_data
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        seed = np.random.SeedSequence([self.seed, epoch]).generate_state(1)[0]
-        keras.utils.set_random_seed(int(seed) % 2**31)
-        if hasattr(self.train_data, "epoch"):
-            self.train_data.epoch = epoch
 
 
 def _without_names(value: Any) -> Any:
@@ -171,6 +151,11 @@ class Trainer:
         verbose: int = 1,
         **settings: Any,
     ) -> None:
+        if config is not None and not isinstance(config, TrainerConfig):
+            raise ConfigError(
+                f"The second argument of Trainer is a TrainerConfig, got {config!r}; give a "
+                "loss name as loss=... (or in the TrainerConfig)."
+            )
         # Names are settings of the configuration; instances replace what it would build.
         if isinstance(loss, str):
             settings["loss"], loss = loss, None
@@ -180,18 +165,27 @@ class Trainer:
             settings["optimizer"], optimizer = optimizer, None
         if metrics is not None and all(isinstance(m, str) for m in metrics):
             settings["metrics"], metrics = tuple(metrics), None
+        elif metrics is not None and any(isinstance(m, str | tuple) for m in metrics):
+            raise ConfigError(
+                f"metrics takes names in METRICS or Keras metric instances, not a mix: {metrics!r}."
+            )
         if config is None:
             config = TrainerConfig.from_dict(settings)
         elif settings:
             config = config.replace(**settings)
-        if not isinstance(config, TrainerConfig):
-            raise ConfigError(f"config must be a TrainerConfig, got {type(config).__name__}.")
         self.config = config
         self.task = config.task
         self.work_dir = Path(work_dir)
         self.verbose = int(verbose)
         self.distribution = DistributionContext(config.distribute, devices)
         self._optimizer_instance = optimizer
+        # Which components were given as objects, not built from the configuration:
+        # a resumed run rebuilds the others from its (possibly changed) configuration.
+        self._instances = [
+            name
+            for name, given in (("loss", loss), ("optimizer", optimizer), ("metrics", metrics))
+            if given is not None
+        ]
         self.model_config, self.model = self._build_model(model)
         self.heads = len(self.model.outputs)
         self.from_logits = self._check_outputs()
@@ -253,6 +247,12 @@ class Trainer:
         return activation is None
 
     def _loss(self) -> keras.losses.Loss:
+        stated = self.config.loss_options.get("from_logits", self.from_logits)
+        if stated != self.from_logits:
+            raise ConfigError(
+                f"loss_options from_logits={stated} contradicts the model, whose output is "
+                f"{'logits' if self.from_logits else 'probabilities'}; leave from_logits out."
+            )
         defaults = {"activation": self.task.activation, "from_logits": self.from_logits}
         options = _with_defaults(LOSSES.get(self.config.loss), self.config.loss_options, defaults)
         return build_loss((self.config.loss, options))
@@ -320,6 +320,7 @@ class Trainer:
                 "loss": serialize(self.loss),
                 "optimizer": serialize(optimizer) if optimizer is not None else None,
                 "metrics": [serialize(m) for m in self.metrics],
+                "instances": self._instances,
                 "distribute": self.distribution.describe(),
                 "epochs": epochs,
                 "steps_per_epoch": steps_per_epoch,
@@ -339,6 +340,13 @@ class Trainer:
                 for key in set(stored) | set(wanted)
                 if key != "unetseg" and stored.get(key) != wanted.get(key)
             )
+            fixed = [k for k in differing if k.startswith("model") or k == "trainer.precision"]
+            if differing and force and fixed and (self.work_dir / "last.keras").is_file():
+                raise ConfigError(
+                    f"The work directory {self.work_dir} holds a run of another network or "
+                    f"precision ({', '.join(fixed)[:300]}); its weights cannot continue with "
+                    "it, even when forced. Use another work directory."
+                )
             if differing and not force:
                 changes = "; ".join(
                     f"{key}: {stored.get(key)!r} → {wanted.get(key)!r}"[:200] for key in differing
@@ -351,8 +359,17 @@ class Trainer:
         write_json(path, config)
         return (self.work_dir / "last.keras").is_file()
 
-    def _restore(self, steps_per_epoch: int) -> tuple[int, list[dict[str, float]]]:
-        """Load ``last.keras``; return the completed epochs and their history."""
+    def _restore(
+        self, total_steps: int, steps_per_epoch: int
+    ) -> tuple[int, list[dict[str, float]]]:
+        """Load ``last.keras`` and compile it with this configuration's optimiser, loss
+        and metrics, carrying the saved optimiser state over; return the completed epochs
+        and their history.
+
+        Compiling afresh is what makes a changed setting (a longer run, another learning
+        rate) take effect: the optimiser saved in the file still has the old schedule,
+        which would reach 0 at the old last step.
+        """
         previous = keras.config.dtype_policy()
         keras.config.set_dtype_policy(self.config.precision)
         try:
@@ -360,6 +377,11 @@ class Trainer:
                 self.model = keras.saving.load_model(self.work_dir / "last.keras")
         finally:
             keras.config.set_dtype_policy(previous)
+        saved = self.model.optimizer
+        self._compile(total_steps, steps_per_epoch)
+        with self.distribution.scope():
+            self.model.optimizer.build(self.model.trainable_variables)
+            _copy_optimizer_state(saved, self.model.optimizer)
         iterations = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         completed = iterations // steps_per_epoch
         history = read_history(self.work_dir / "history.csv")[:completed]
@@ -419,8 +441,11 @@ class Trainer:
         self._patch_size = getattr(train_data, "patch_size", None)
         config = self.run_config(int(epochs), steps, batch_size)
         resumable = self._check_work_dir(config, force) and resume
-        self._compile(int(epochs) * steps, steps)
-        initial_epoch, history = self._restore(steps) if resumable else (0, [])
+        if resumable:
+            initial_epoch, history = self._restore(int(epochs) * steps, steps)
+        else:
+            self._compile(int(epochs) * steps, steps)
+            initial_epoch, history = 0, []
         if initial_epoch >= epochs:
             return history
         data = _RepeatTargets(train_data, self.heads) if self.heads > 1 else train_data
@@ -432,7 +457,7 @@ class Trainer:
             history,
         )
         own: list[keras.callbacks.Callback] = [
-            _EpochStart(self.config.seed, train_data),
+            EpochStart(self.config.seed, train_data),
             Throughput(batch_size),
         ]
         if val_data is not None:
@@ -539,13 +564,14 @@ class Trainer:
         else:
             model = UNetConfig.from_dict(stored["model"])
         deserialize = keras.saving.deserialize_keras_object
+        given = stored.get("instances", [])  # the rest is built from the configuration
         trainer = cls(
             model,
             config,
             work_dir=work_dir,
-            loss=deserialize(stored["loss"]),
-            optimizer=deserialize(stored["optimizer"]) if stored["optimizer"] else None,
-            metrics=[deserialize(m) for m in stored["metrics"]],
+            loss=deserialize(stored["loss"]) if "loss" in given else None,
+            optimizer=deserialize(stored["optimizer"]) if "optimizer" in given else None,
+            metrics=[deserialize(m) for m in stored["metrics"]] if "metrics" in given else None,
             devices=devices,
             verbose=verbose,
         )
@@ -557,6 +583,22 @@ class Trainer:
             force=bool(overrides) or epochs is not None,
         )
         return trainer, history
+
+
+def _copy_optimizer_state(
+    source: keras.optimizers.Optimizer, target: keras.optimizers.Optimizer
+) -> None:
+    """Carry a restored optimiser's state (step count, momenta, loss scale) over to a
+    fresh one; only the step count when the two are of different kinds. The learning
+    rate is the configuration's, never the file's."""
+    pairs = list(zip(target.variables, source.variables, strict=False))
+    same = type(source) is type(target) and len(target.variables) == len(source.variables)
+    if same and all(tuple(t.shape) == tuple(s.shape) for t, s in pairs):
+        for target_variable, source_variable in pairs:
+            if not target_variable.path.endswith("learning_rate"):
+                target_variable.assign(source_variable)
+    else:
+        target.iterations.assign(source.iterations)
 
 
 def _diverged(diverged: tuple[int, int, float], work_dir: Path) -> TrainingError:

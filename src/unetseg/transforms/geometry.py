@@ -28,10 +28,13 @@ __all__ = [
     "crop_box",
     "flip",
     "foreground_mask",
+    "place_slices",
     "resample_to_shape",
+    "resize_slices",
     "resolve_sizes",
     "rot90",
     "rotation_matrix",
+    "slice_range_bounds",
     "spatial_shape",
     "transform_channels",
     "uncrop_box",
@@ -234,3 +237,47 @@ def rotation_matrix(angles: Sequence[float], dims: int) -> np.ndarray:
         rotation[np.ix_(plane, plane)] = [[c, -s], [s, c]]
         matrix = rotation @ matrix
     return matrix
+
+
+# -- stacks of 2D slices -------------------------------------------------------------
+
+
+def resize_slices(stack: np.ndarray, size: Sequence[int], order: int) -> np.ndarray:
+    """Resize slices ``(N, H, W[, C])`` to ``size`` ``(h, w)`` (zoom on H and W only)."""
+    factors = [1.0, size[0] / stack.shape[1], size[1] / stack.shape[2]]
+    factors += [1.0] * (stack.ndim - 3)
+    resized = ndimage.zoom(stack, factors, order=order, mode="nearest", grid_mode=True)
+    return resized[:, : size[0], : size[1]]
+
+
+def slice_range_bounds(slice_range: Sequence[int], depth: int) -> tuple[int, int]:
+    """``(start, stop)`` of ``slice_range``, checked against a volume of ``depth`` slices."""
+    start, stop = (int(v) for v in slice_range)
+    if not 0 <= start < stop <= depth:
+        raise ConfigError(
+            f"slice_range {list(slice_range)} does not fit a volume of {depth} slices."
+        )
+    return start, stop
+
+
+def place_slices(
+    slices: np.ndarray, shape: Sequence[int], slice_range: Sequence[int], order: int = 0
+) -> np.ndarray:
+    """Slices ``(n, h, w, C)`` → a volume ``(*shape, C)``: each slice resized back to
+    ``shape[:2]`` and put at ``slice_range``; slices outside it are 0.
+
+    Example:
+        >>> place_slices(np.ones((2, 2, 2, 1)), (4, 4, 3), (1, 3))[..., 0].sum(axis=(0, 1))
+        array([ 0., 16., 16.])
+    """
+    slices = np.asarray(slices)
+    start, stop = slice_range_bounds(slice_range, shape[2])
+    if slices.ndim != 4 or slices.shape[0] != stop - start:
+        raise DataError(
+            f"Slices of shape {slices.shape} do not fill slice_range {list(slice_range)}: "
+            f"expected (n={stop - start}, h, w, channels)."
+        )
+    resized = resize_slices(slices, shape[:2], order=order)
+    volume = np.zeros((*shape, slices.shape[-1]), dtype=slices.dtype)
+    volume[:, :, start:stop] = np.moveaxis(resized, 0, 2)
+    return volume

@@ -13,6 +13,7 @@ kind           recorded by                                 undone by
 ``flip``       ``RandFlipd`` (the axes)                    the same flip
 ``rot90``      ``RandRotate90d`` (quarter turns, plane)    the opposite turns
 ``resample``   ``Spacingd`` (the grid before, the order)   resampling back, same order
+``slices``     ``VolumeSlicesd`` (the volume, the range)   slices resized back in place
 =============  ==========================================  ===============================
 
 :data:`INVERSES` maps each kind to the function that undoes it, so a new invertible
@@ -38,7 +39,13 @@ import numpy as np
 
 from unetseg.errors import DataError
 from unetseg.registries import INVERSES
-from unetseg.transforms.geometry import flip, resample_to_shape, rot90, uncrop_box
+from unetseg.transforms.geometry import (
+    flip,
+    place_slices,
+    resample_to_shape,
+    rot90,
+    uncrop_box,
+)
 
 __all__ = ["INVERSES", "invert", "meta_key", "record_operation"]
 
@@ -74,12 +81,15 @@ def record_operation(
     record[meta_key(key)] = meta
 
 
-def invert(array: Any, meta: dict[str, Any]) -> np.ndarray:
+def invert(array: Any, meta: dict[str, Any], *, order: int | None = None) -> np.ndarray:
     """Undo the recorded spatial operations of ``meta`` on ``array``, newest first.
 
     Args:
         array: Data on the transformed grid, such as a prediction, ``(*spatial, C)``.
         meta: The metadata of the key the operations were recorded for.
+        order: The interpolation order of every resampling undone, instead of the
+            recorded one: 0 to bring back a label map predicted on a resampled image
+            (whose own operations were recorded with order 1).
 
     Returns:
         The array on the original grid (cropped-away parts filled with 0).
@@ -95,6 +105,8 @@ def invert(array: Any, meta: dict[str, Any]) -> np.ndarray:
                 f"Unknown recorded operation {kind!r}; the record's metadata is corrupt "
                 f"(known kinds: {', '.join(INVERSES.names())})."
             )
+        if order is not None and "order" in operation:
+            operation = {**operation, "order": order}
         result = INVERSES.get(kind)(result, operation)
     return result
 
@@ -117,3 +129,8 @@ def _unrotate(array: np.ndarray, operation: Operation) -> np.ndarray:
 @INVERSES.register("resample")
 def _unresample(array: np.ndarray, operation: Operation) -> np.ndarray:
     return resample_to_shape(array, operation["shape"], operation["order"])
+
+
+@INVERSES.register("slices")
+def _unslice(array: np.ndarray, operation: Operation) -> np.ndarray:
+    return place_slices(array, operation["shape"], operation["range"], operation["order"])

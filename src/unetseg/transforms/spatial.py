@@ -25,6 +25,7 @@ from unetseg.transforms.base import (
     RandomizableTransform,
     Transform,
 )
+from unetseg.transforms.dictionary import RandArrayTransformd
 from unetseg.transforms.geometry import (
     Box,
     box_around,
@@ -558,26 +559,11 @@ class RandRotate90(RandomizableTransform):
         return self.rotate(array, self._k) if self._k else array
 
 
-class _RandDictionaryForm(Randomizable, MapTransform):
-    """A dictionary form that shares its random stream with its array transform, so
-    one draw per call applies to every key (and each key's operation is recorded)."""
+class _RecordedRandd(RandArrayTransformd):
+    """A random spatial dictionary form: one draw per call for every key, and each
+    key's operation recorded for inversion when the transform acted."""
 
     transform: RandomizableTransform
-
-    def __init__(
-        self, keys: Any, transform: RandomizableTransform, allow_missing_keys: bool
-    ) -> None:
-        MapTransform.__init__(self, keys, allow_missing_keys)
-        Randomizable.__init__(self)
-        self.transform = transform
-        self.transform.set_random_state(rng=self.rng)
-
-    def set_random_state(
-        self, seed: int | None = None, rng: np.random.Generator | None = None
-    ) -> _RandDictionaryForm:
-        super().set_random_state(seed, rng)
-        self.transform.set_random_state(rng=self.rng)
-        return self
 
     @property
     def prob(self) -> float:
@@ -585,16 +571,10 @@ class _RandDictionaryForm(Randomizable, MapTransform):
         return self.transform.prob
 
     def __call__(self, record: dict) -> dict:
-        result = dict(record)
-        keys = list(self.key_iterator(result))
-        if not keys:
-            return result
-        self.transform.randomize(result[keys[0]])
-        for key in keys:
-            array = np.asarray(result[key])
-            result[key] = self.transform(array, randomize=False)
-            if self.transform._do_transform:
-                record_operation(result, key, self.operation(array))
+        result = super().__call__(record)
+        if self.transform._do_transform:
+            for key in self.key_iterator(result):
+                record_operation(result, key, self.operation(np.asarray(result[key])))
         return result
 
     def operation(self, array: np.ndarray) -> dict[str, Any]:
@@ -602,7 +582,7 @@ class _RandDictionaryForm(Randomizable, MapTransform):
         raise NotImplementedError
 
 
-class RandFlipd(_RandDictionaryForm):
+class RandFlipd(_RecordedRandd):
     """Dictionary form of :class:`RandFlip`: one draw for every key, recorded for inversion.
 
     For nnU-Net's independent mirroring per axis, use one ``RandFlipd`` per axis.
@@ -614,6 +594,9 @@ class RandFlipd(_RandDictionaryForm):
         allow_missing_keys: Skip missing keys.
     """
 
+    array_transform = RandFlip
+    transform: RandFlip
+
     def __init__(
         self,
         keys: Any,
@@ -621,13 +604,13 @@ class RandFlipd(_RandDictionaryForm):
         spatial_axis: int | Sequence[int] | None = None,
         allow_missing_keys: bool = False,
     ) -> None:
-        super().__init__(keys, RandFlip(prob, spatial_axis), allow_missing_keys)
+        super().__init__(keys, allow_missing_keys, prob=prob, spatial_axis=spatial_axis)
 
     def operation(self, array: np.ndarray) -> dict[str, Any]:
         return {"kind": "flip", "axes": self.transform.axes(array)}
 
 
-class RandRotate90d(_RandDictionaryForm):
+class RandRotate90d(_RecordedRandd):
     """Dictionary form of :class:`RandRotate90`: one draw for every key, recorded for inversion.
 
     Args:
@@ -638,6 +621,7 @@ class RandRotate90d(_RandDictionaryForm):
         allow_missing_keys: Skip missing keys.
     """
 
+    array_transform = RandRotate90
     transform: RandRotate90
 
     def __init__(
@@ -648,7 +632,9 @@ class RandRotate90d(_RandDictionaryForm):
         spatial_axes: tuple[int, int] = (0, 1),
         allow_missing_keys: bool = False,
     ) -> None:
-        super().__init__(keys, RandRotate90(prob, max_k, spatial_axes), allow_missing_keys)
+        super().__init__(
+            keys, allow_missing_keys, prob=prob, max_k=max_k, spatial_axes=spatial_axes
+        )
 
     def operation(self, array: np.ndarray) -> dict[str, Any]:
         axes = list(self.transform.spatial_axes)

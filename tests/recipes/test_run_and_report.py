@@ -1,0 +1,80 @@
+"""The recipe's work directory and its evaluation: refusals that protect data and results."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from unetseg.data import find_brats_cases, write_synthetic_brats
+from unetseg.errors import ConfigError, DataError
+from unetseg.recipes import RecipeConfig, evaluate_predictions, run
+
+SMALL = {"model": {"config": {"spatial_dims": 3, "features": [4, 8]}}}
+
+
+def test_a_work_directory_of_other_settings_is_refused_before_anything_is_written(tmp_path):
+    first = RecipeConfig.from_dict({**SMALL, "train": {"epochs": 3}})
+    (tmp_path / "recipe.json").write_text(json.dumps(first.to_dict()))
+    before = (tmp_path / "recipe.json").read_text()
+    other = first.replace(train={"epochs": 5})
+    with pytest.raises(ConfigError, match=r"train\.epochs: 3 → 5.*--force"):
+        run(other, tmp_path)
+    assert (tmp_path / "recipe.json").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recipe.json"]
+
+
+@pytest.fixture(scope="module")
+def truth(tmp_path_factory):
+    root = tmp_path_factory.mktemp("truth")
+    write_synthetic_brats(root, 1, shape=(24, 24, 16), seed=0, progress=False)
+    (record,) = find_brats_cases(root, require_labels=True)
+    return record
+
+
+def _write_prediction(folder, record, affine=None):
+    image = nib.load(record["label"])
+    folder.mkdir(exist_ok=True)
+    data = np.asarray(image.dataobj).astype(np.uint8)
+    out = nib.Nifti1Image(data, image.affine if affine is None else affine)
+    nib.save(out, folder / f"{record['id']}.nii.gz")
+    return image.affine
+
+
+def test_a_prediction_on_its_truths_grid_is_scored(tmp_path, truth):
+    _write_prediction(tmp_path / "pred", truth)
+    evaluation = evaluate_predictions(tmp_path / "pred", [truth])
+    assert [evaluation.mean(region) for region in ("WT", "TC", "ET")] == [1.0, 1.0, 1.0]
+
+
+def _shifted(affine):
+    moved = affine.copy()
+    moved[0, 3] += 10.0
+    return moved
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _shifted,
+        lambda affine: affine @ np.diag([-1.0, 1.0, 1.0, 1.0]),
+        lambda affine: affine @ np.diag([2.0, 2.0, 2.0, 1.0]),
+    ],
+    ids=["shifted 10 mm", "flipped", "2 mm voxels"],
+)
+def test_a_prediction_on_another_grid_is_refused(tmp_path, truth, change):
+    # These were scored silently (Dice 1.0 / 0.42 / 1.0) against the truth.
+    affine = nib.load(truth["label"]).affine
+    _write_prediction(tmp_path / "pred", truth, change(affine))
+    with pytest.raises(DataError, match="different grids"):
+        evaluate_predictions(tmp_path / "pred", [truth])
+
+
+def test_a_corrupt_prediction_names_the_file(tmp_path, truth):
+    (tmp_path / "pred").mkdir()
+    path = tmp_path / "pred" / f"{truth['id']}.nii.gz"
+    path.write_bytes(b"not a nifti file")
+    with pytest.raises(DataError, match=str(path.name)):
+        evaluate_predictions(tmp_path / "pred", [truth])
