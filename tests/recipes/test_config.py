@@ -16,7 +16,7 @@ from unetseg.recipes import (
     window_size_warning,
 )
 
-CONFIGS = Path(__file__).resolve().parents[1] / "examples" / "brats2020" / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "examples" / "brats2020" / "configs"
 SHIPPED = sorted(CONFIGS.glob("*.toml"))
 SMALL = {"model": {"config": {"spatial_dims": 3, "features": [8, 16]}}}
 
