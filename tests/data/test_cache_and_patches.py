@@ -168,6 +168,27 @@ def test_augmentation_is_applied_per_sample(cached):
     np.testing.assert_array_equal(augmented[0][0], augmented[0][0])  # reseeded per batch
 
 
+def test_augmented_batches_prepared_in_parallel_threads_are_the_same(cached):
+    # Worker threads shared one augmentation pipeline and re-seeded it in turn, so a
+    # run with workers=2 drew other flips than the same run with one worker.
+    from concurrent.futures import ThreadPoolExecutor
+
+    augment = Compose(
+        [
+            RandFlipd(["image", "label"], prob=0.5),
+            RandScaleIntensityd("image", factors=0.2, prob=0.5),
+        ],
+        seed=0,
+    )
+    patches = PatchDataset(cached, patch_size=(16, 16, 16), batch_size=4, seed=5, augment=augment)
+    alone = [patches.batch(0, i)[0] for i in range(8)]
+    for _ in range(3):
+        with ThreadPoolExecutor(4) as pool:
+            together = list(pool.map(lambda i: patches.batch(0, i)[0], range(8)))
+        for a, b in zip(alone, together, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_bad_dataset_options(cached):
     with pytest.raises(ConfigError, match="at least one"):
         PatchDataset([], patch_size=(8, 8, 8))

@@ -12,6 +12,8 @@ number of workers. ``PyDataset`` serves them on every Keras backend, with
 
 from __future__ import annotations
 
+import copy
+
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -104,13 +106,16 @@ class PatchDataset(keras.utils.PyDataset):
     def batch(self, epoch: int, batch_index: int) -> tuple[np.ndarray, np.ndarray]:
         """Batch ``batch_index`` of epoch ``epoch``: the same arrays every time it is asked for."""
         rng = np.random.default_rng([self.seed, int(epoch), int(batch_index)])
+        # Workers prepare batches in parallel threads: each batch re-seeds its own copy
+        # of the augmentation, or one thread's seeds would feed another's draws.
+        augment = copy.deepcopy(self.augment)
         images, labels = [], []
         for _ in range(self.batch_size):
             sample = self._sample(rng)
-            if self.augment is not None:
-                if hasattr(self.augment, "set_random_state"):
-                    self.augment.set_random_state(seed=int(rng.integers(2**31 - 1)))
-                sample = self.augment(sample)
+            if augment is not None:
+                if hasattr(augment, "set_random_state"):
+                    augment.set_random_state(seed=int(rng.integers(2**31 - 1)))
+                sample = augment(sample)
             images.append(np.asarray(sample["image"], dtype=np.float32))
             labels.append(np.asarray(sample["label"]))
         return np.stack(images), np.stack(labels).astype(np.float32)
