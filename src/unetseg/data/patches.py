@@ -13,7 +13,6 @@ number of workers. ``PyDataset`` serves them on every Keras backend, with
 from __future__ import annotations
 
 import copy
-
 from collections.abc import Callable, Sequence
 from typing import Any
 
