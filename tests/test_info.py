@@ -29,6 +29,10 @@ def test_report_describes_this_installation(isolated_registry_index):
     assert report["packages"]["keras"] == keras.__version__
     assert report["devices"], "the backend should see at least one device (the CPU)"
     assert report["registries"]["unetseg.test_report_things"] == ["alpha"]
+    # Every registry of unetseg is listed with its built-in names, imported or not.
+    assert "dice_ce" in report["registries"]["unetseg.losses"]
+    assert "brats_regions" in report["registries"]["unetseg.tasks"]
+    assert "adamw" in report["registries"]["unetseg.optimizers"]
 
 
 def test_report_without_devices_skips_them():

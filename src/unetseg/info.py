@@ -13,6 +13,7 @@ import platform
 import sys
 from typing import Any
 
+import unetseg.registries  # noqa: F401 - declares every registry, so the report lists them all
 from unetseg.registry import all_registries
 
 __all__ = ["cpu_description", "environment_report", "format_report"]
