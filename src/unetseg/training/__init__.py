@@ -27,6 +27,7 @@ from unetseg.training.schedules import (
     build_schedule,
 )
 from unetseg.training.trainer import Trainer, TrainingError
+from unetseg.training.workdir import claim_work_dir, copy_optimizer_state, differing_settings
 
 __all__ = [
     "OPTIMIZERS",
@@ -44,6 +45,9 @@ __all__ = [
     "WorkDirCheckpoint",
     "build_optimizer",
     "build_schedule",
+    "claim_work_dir",
+    "copy_optimizer_state",
+    "differing_settings",
     "read_history",
     "validation_arrays",
 ]

@@ -29,7 +29,7 @@ import keras
 import numpy as np
 
 from unetseg.errors import ConfigError, UnetsegError
-from unetseg.fileio import to_json_value, write_json
+from unetseg.fileio import to_json_value
 from unetseg.inference import SlidingWindowInferer
 from unetseg.losses import DeepSupervision, build_loss
 from unetseg.networks import NETWORKS, UNetConfig, output_activation
@@ -45,6 +45,7 @@ from unetseg.training.callbacks import (
 from unetseg.training.config import TrainerConfig
 from unetseg.training.distribution import DistributionContext
 from unetseg.training.schedules import build_optimizer, build_schedule
+from unetseg.training.workdir import claim_work_dir, copy_optimizer_state
 
 __all__ = ["Trainer", "TrainingError"]
 
@@ -73,25 +74,6 @@ class _RepeatTargets(keras.utils.PyDataset):
 
     def on_epoch_end(self) -> None:
         self.dataset.on_epoch_end()
-
-
-def _without_names(value: Any) -> Any:
-    """A serialised Keras object without its ``name`` (Keras numbers repeated names)."""
-    if isinstance(value, dict):
-        return {k: _without_names(v) for k, v in value.items() if k != "name"}
-    if isinstance(value, list):
-        return [_without_names(v) for v in value]
-    return value
-
-
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"trainer": {"seed": 0}}`` → ``{"trainer.seed": 0}``, for naming what differs."""
-    if not isinstance(value, Mapping) or not value:
-        return {prefix: value}
-    flat: dict[str, Any] = {}
-    for key, item in value.items():
-        flat.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
 
 
 def _with_defaults(factory: Any, options: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict:
@@ -328,37 +310,6 @@ class Trainer:
             }
         )
 
-    def _check_work_dir(self, config: dict, force: bool) -> bool:
-        """Write or compare ``config.json``; return whether there is a run to resume."""
-        path = self.work_dir / "config.json"
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        if path.is_file():
-            stored = _flatten(_without_names(json.loads(path.read_text())))
-            wanted = _flatten(_without_names(config))
-            differing = sorted(
-                key
-                for key in set(stored) | set(wanted)
-                if key != "unetseg" and stored.get(key) != wanted.get(key)
-            )
-            fixed = [k for k in differing if k.startswith("model") or k == "trainer.precision"]
-            if differing and force and fixed and (self.work_dir / "last.keras").is_file():
-                raise ConfigError(
-                    f"The work directory {self.work_dir} holds a run of another network or "
-                    f"precision ({', '.join(fixed)[:300]}); its weights cannot continue with "
-                    "it, even when forced. Use another work directory."
-                )
-            if differing and not force:
-                changes = "; ".join(
-                    f"{key}: {stored.get(key)!r} → {wanted.get(key)!r}"[:200] for key in differing
-                )
-                raise ConfigError(
-                    f"The work directory {self.work_dir} holds a run with a different "
-                    f"configuration ({changes}). Use another work directory, or continue it "
-                    "with the new configuration (fit(force=True); the command line's --force)."
-                )
-        write_json(path, config)
-        return (self.work_dir / "last.keras").is_file()
-
     def _restore(
         self, total_steps: int, steps_per_epoch: int
     ) -> tuple[int, list[dict[str, float]]]:
@@ -381,7 +332,7 @@ class Trainer:
         self._compile(total_steps, steps_per_epoch)
         with self.distribution.scope():
             self.model.optimizer.build(self.model.trainable_variables)
-            _copy_optimizer_state(saved, self.model.optimizer)
+            copy_optimizer_state(saved, self.model.optimizer)
         iterations = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         completed = iterations // steps_per_epoch
         history = read_history(self.work_dir / "history.csv")[:completed]
@@ -422,25 +373,11 @@ class Trainer:
             TrainingError: If the loss became NaN or infinite (``last.keras`` then holds
                 the last good epoch).
         """
-        if int(epochs) < 1:
-            raise ConfigError(f"epochs must be >= 1, got {epochs}.")
-        if self.config.warmup_epochs >= int(epochs):
-            raise ConfigError(
-                f"warmup_epochs ({self.config.warmup_epochs}) must be fewer than the "
-                f"epochs ({epochs})."
-            )
-        if not isinstance(train_data, keras.utils.PyDataset):
-            raise ConfigError(
-                "train_data must be a keras.utils.PyDataset of (image, target) batches, such "
-                f"as unetseg.data.PatchDataset; got {type(train_data).__name__}."
-            )
-        steps = int(steps_per_epoch or len(train_data))
-        if steps < 1:
-            raise ConfigError(f"steps_per_epoch must be >= 1, got {steps}.")
+        steps = self._check_fit(train_data, int(epochs), steps_per_epoch)
         batch_size = getattr(train_data, "batch_size", None)
         self._patch_size = getattr(train_data, "patch_size", None)
         config = self.run_config(int(epochs), steps, batch_size)
-        resumable = self._check_work_dir(config, force) and resume
+        resumable = claim_work_dir(self.work_dir, config, force=force) and resume
         if resumable:
             initial_epoch, history = self._restore(int(epochs) * steps, steps)
         else:
@@ -475,6 +412,25 @@ class Trainer:
         if checkpoint.diverged is not None:
             raise _diverged(checkpoint.diverged, self.work_dir)
         return checkpoint.history
+
+    def _check_fit(self, train_data: Any, epochs: int, steps_per_epoch: int | None) -> int:
+        """Check the arguments of :meth:`fit`; return the steps per epoch."""
+        if epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {epochs}.")
+        if self.config.warmup_epochs >= epochs:
+            raise ConfigError(
+                f"warmup_epochs ({self.config.warmup_epochs}) must be fewer than the "
+                f"epochs ({epochs})."
+            )
+        if not isinstance(train_data, keras.utils.PyDataset):
+            raise ConfigError(
+                "train_data must be a keras.utils.PyDataset of (image, target) batches, such "
+                f"as unetseg.data.PatchDataset; got {type(train_data).__name__}."
+            )
+        steps = int(steps_per_epoch or len(train_data))
+        if steps < 1:
+            raise ConfigError(f"steps_per_epoch must be >= 1, got {steps}.")
+        return steps
 
     def _validation(self, val_data: Sequence[Any], train_data: Any) -> SlidingWindowValidation:
         return SlidingWindowValidation(
@@ -583,22 +539,6 @@ class Trainer:
             force=bool(overrides) or epochs is not None,
         )
         return trainer, history
-
-
-def _copy_optimizer_state(
-    source: keras.optimizers.Optimizer, target: keras.optimizers.Optimizer
-) -> None:
-    """Carry a restored optimiser's state (step count, momenta, loss scale) over to a
-    fresh one; only the step count when the two are of different kinds. The learning
-    rate is the configuration's, never the file's."""
-    pairs = list(zip(target.variables, source.variables, strict=False))
-    same = type(source) is type(target) and len(target.variables) == len(source.variables)
-    if same and all(tuple(t.shape) == tuple(s.shape) for t, s in pairs):
-        for target_variable, source_variable in pairs:
-            if not target_variable.path.endswith("learning_rate"):
-                target_variable.assign(source_variable)
-    else:
-        target.iterations.assign(source.iterations)
 
 
 def _diverged(diverged: tuple[int, int, float], work_dir: Path) -> TrainingError:
