@@ -72,7 +72,8 @@ def test_build_stores_arrays_metadata_and_foreground(cases, tmp_path):
     assert image.dtype == np.float32
     assert image.shape[-1] == 4
     assert label.shape == (*image.shape[:-1], 3)
-    assert first.info["image_meta"]["spacing"] == [1.0, 1.0, 1.0]
+    # A generated case spans the BraTS field of view: 240 × 240 × 155 mm.
+    assert first.info["image_meta"]["spacing"] == pytest.approx([240 / 48, 240 / 48, 155 / 32])
     assert first.info["image_meta"]["applied"][0]["kind"] == "crop"
     positions = first.foreground
     assert len(positions) == first.info["foreground_voxels"] > 0

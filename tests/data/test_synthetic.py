@@ -75,3 +75,59 @@ def test_bad_arguments():
 
 def test_quick_shape_is_divisible_for_a_five_stage_unet():
     assert all(n % 16 == 0 for n in QUICK_SHAPE)
+
+
+def test_the_anatomy_is_the_mni152_template():
+    from unetseg.data.synthetic import load_anatomy
+
+    anatomy = load_anatomy()
+    assert set(anatomy) == {"gm", "wm", "csf", "t1"}
+    brain = (anatomy["gm"] + anatomy["wm"] + anatomy["csf"]) > 0.5
+    litres = brain.sum() / 1e6  # 1 mm voxels
+    assert 1.3 < litres < 2.0  # an adult brain
+    grey = (anatomy["gm"] > 0.5) & brain
+    assert 0.4 < grey.sum() / brain.sum() < 0.65  # the cortical ribbon and deep grey matter
+
+
+@pytest.fixture(scope="module")
+def quick_case():
+    return generate_case(QUICK_SHAPE, seed=4)
+
+
+def test_a_case_looks_like_brain_mri(quick_case):
+    image, label = quick_case
+    brain = image[..., 0] > 0
+    assert 0.12 < brain.mean() < 0.32  # skull-stripped, in the BraTS field of view
+    normal = brain & (label == 0)
+    flair, t1, t2 = image[..., 0], image[..., 1], image[..., 3]
+    # CSF (ventricles, sulci): bright on T2, suppressed on FLAIR, dark on T1.
+    csf = normal & (t2 > 1.6 * np.median(t2[normal]))
+    assert 0.01 < csf.sum() / normal.sum() < 0.15
+    assert flair[csf].mean() < 0.7 * flair[normal].mean()
+    assert t1[csf].mean() < 0.7 * t1[normal].mean()
+
+
+def test_cases_are_oriented_as_brats_arrays(quick_case):
+    # BraTS arrays run anterior → posterior on axis 1 and inferior → superior on axis 2:
+    # the lowest slices hold the cerebellum, at the back.
+    brain = np.argwhere(quick_case[0][..., 0] > 0)
+    low = brain[:, 2] < np.percentile(brain[:, 2], 15)
+    assert brain[low, 1].mean() > brain[:, 1].mean() + 2
+
+
+def test_the_affine_spans_the_brats_field_of_view(tmp_path):
+    from unetseg.data.synthetic import brats_affine
+
+    np.testing.assert_allclose(np.abs(np.diag(brats_affine(QUICK_SHAPE))[:3]), [2.5, 2.5, 155 / 64])
+    write_synthetic_brats(tmp_path, 1, shape=QUICK_SHAPE, seed=0, progress=False)
+    (record,) = find_brats_cases(tmp_path)
+    zooms = nib.load(record["label"]).header.get_zooms()
+    np.testing.assert_allclose(zooms, [2.5, 2.5, 155 / 64], rtol=1e-5)
+
+
+def test_oedema_is_bright_on_flair(quick_case):
+    image, label = quick_case
+    flair = image[..., 0]
+    oedema = label == 2
+    assert oedema.any()
+    assert flair[oedema].mean() > 1.3 * flair[(label == 0) & (flair > 0)].mean()
