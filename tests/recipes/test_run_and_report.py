@@ -78,3 +78,36 @@ def test_a_corrupt_prediction_names_the_file(tmp_path, truth):
     path.write_bytes(b"not a nifti file")
     with pytest.raises(DataError, match=str(path.name)):
         evaluate_predictions(tmp_path / "pred", [truth])
+
+
+def test_a_resampled_recipe_predicts_on_each_cases_own_grid(tmp_path, truth):
+    # data.spacing: the cases are resampled for the network, and the predictions come
+    # back to the source grid; nothing is predicted outside the brain.
+    from unetseg.recipes import build_predictor, preprocessing
+
+    config = RecipeConfig.from_dict(
+        {
+            "model": {"config": {"spatial_dims": 3, "features": [4, 8]}},
+            "train": {"patch_size": [8, 8, 8]},
+            "data": {"spacing": [15.0, 15.0, 15.0]},
+        }
+    )
+    prepared = preprocessing(True, config.task, config.data.spacing)(dict(truth))
+    assert prepared["image_meta"]["applied"][0]["kind"] == "resample"
+    source = nib.load(truth["image"][0])
+    assert prepared["image"].shape[:3] < source.shape
+    model = config.network.build()
+    predictor = build_predictor(config, model)
+    (path,) = predictor.predict([truth], tmp_path / "out", progress=False)
+    written = nib.load(path)
+    assert written.shape == source.shape
+    np.testing.assert_allclose(written.affine, source.affine)
+    labels = np.asarray(written.dataobj)
+    assert set(np.unique(labels)) <= {0, 1, 2, 4}
+    outside = np.asarray(source.dataobj) == 0
+    assert not labels[outside].any()
+
+
+def test_spacing_is_for_3d_recipes():
+    with pytest.raises(ConfigError, match=r"data\.spacing must be three voxel sizes > 0"):
+        RecipeConfig.from_dict({**SMALL, "data": {"spacing": [2.0, 0.0, 2.0]}})

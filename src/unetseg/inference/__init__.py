@@ -16,7 +16,7 @@ from unetseg.inference.postprocess import (
     suppress_small_enhancing,
     write_label_map,
 )
-from unetseg.inference.predictor import Predictor, load_model
+from unetseg.inference.predictor import Predictor, background_outside_input, load_model
 from unetseg.inference.sliding_window import (
     SlidingWindowInferer,
     gaussian_importance_map,
@@ -29,6 +29,7 @@ __all__ = [
     "LabelMapPostprocess",
     "Predictor",
     "SlidingWindowInferer",
+    "background_outside_input",
     "brats_submission_name",
     "gaussian_importance_map",
     "load_model",

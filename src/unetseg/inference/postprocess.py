@@ -132,8 +132,8 @@ def restore_geometry(array: Any, meta: dict[str, Any], *, order: int | None = No
         meta: The image's metadata from :class:`~unetseg.transforms.LoadImage` and the
             spatial transforms.
         order: The interpolation order of every resampling undone; ``None`` keeps the
-            one recorded for the image (linear), 0 brings a label map back with its
-            labels (what :class:`LabelMapPostprocess` does).
+            one recorded for the image. 0 brings a label map back with its labels;
+            :class:`LabelMapPostprocess` brings probabilities back with 1.
 
     Returns:
         The array on the source grid, ``(*source_spatial, C)``.
@@ -243,10 +243,13 @@ class LabelMapPostprocess:
         return labels
 
     def __call__(self, probabilities: Any, meta: dict[str, Any] | None = None) -> np.ndarray:
-        labels = self.labels(probabilities)
-        if meta is not None:  # nearest neighbour: a label map keeps its labels
-            labels = restore_geometry(labels[..., None], meta, order=0)[..., 0]
-        return self.refine(labels)
+        if meta is not None:
+            # The probabilities go back to the source grid (linear where a resampling
+            # or slicing is undone) and are decoded there, as nnU-Net does for its
+            # low-resolution plan: a label map brought back by nearest neighbour would
+            # show the coarse voxels.
+            probabilities = restore_geometry(np.asarray(probabilities), meta, order=1)
+        return self.refine(self.labels(probabilities))
 
 
 class BratsPostprocess(LabelMapPostprocess):

@@ -16,10 +16,10 @@ from unetseg.inference.postprocess import (
     write_label_map,
 )
 from unetseg.inference.sliding_window import SlidingWindowInferer
-from unetseg.transforms.io import LoadImaged
+from unetseg.transforms.io import LoadImage, LoadImaged
 from unetseg.transforms.metadata import meta_key
 
-__all__ = ["Predictor", "load_model"]
+__all__ = ["Predictor", "background_outside_input", "load_model"]
 
 
 def load_model(path: str | os.PathLike[str]) -> Any:
@@ -53,6 +53,25 @@ def _load_model(model: Any) -> Any:
             f"model must be a keras.Model, a .keras file or a function, got {model!r}."
         )
     return model
+
+
+def background_outside_input(probabilities: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """Set ``probabilities`` to 0 (background, for regions and classes alike) where every
+    channel of ``image`` is 0; in place, and returned.
+
+    Example:
+        >>> p = np.full((3, 1), 0.9, np.float32)
+        >>> background_outside_input(p, np.array([[1.0], [0.0], [2.0]]))[:, 0].tolist()
+        [0.8999999761581421, 0.0, 0.8999999761581421]
+    """
+    empty = ~np.any(np.asarray(image) != 0, axis=-1)
+    if empty.shape != probabilities.shape[:-1]:
+        raise DataError(
+            f"The image's spatial shape {empty.shape} differs from the prediction's "
+            f"{probabilities.shape[:-1]}."
+        )
+    probabilities[empty] = 0.0
+    return probabilities
 
 
 def _check_activation(model: Any, inferer: SlidingWindowInferer) -> None:
@@ -92,6 +111,10 @@ class Predictor:
             the default ``postprocess``.
         image_key: The record key of the image.
         file_name: ``case id -> file name``; by default the BraTS submission name.
+        outside_is_background: Predict background wherever every input channel is 0
+            — outside the brain of a skull-stripped scan, where a network has nothing
+            to see and may still answer (an empty scan got tens of thousands of
+            "tumour" voxels).
 
     Raises:
         ConfigError: For an inferer that is not a ``SlidingWindowInferer``, neither
@@ -114,6 +137,7 @@ class Predictor:
         task: Any = None,
         image_key: str = "image",
         file_name: Callable[[str], str] = brats_submission_name,
+        outside_is_background: bool = True,
     ) -> None:
         if not isinstance(inferer, SlidingWindowInferer):
             raise ConfigError(f"inferer must be a SlidingWindowInferer, got {inferer!r}.")
@@ -129,6 +153,7 @@ class Predictor:
         self.postprocess = postprocess if postprocess is not None else LabelMapPostprocess(task)
         self.image_key = image_key
         self.file_name = file_name
+        self.outside_is_background = bool(outside_is_background)
 
     def probabilities(self, record: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
         """Preprocess one case and predict it: the probabilities on the preprocessed grid
@@ -151,7 +176,10 @@ class Predictor:
                 f"The preprocessing of case {case_id!r} left no image array and metadata under "
                 f"{self.image_key!r} / {meta_key(self.image_key)!r}; does it load the image?"
             )
-        return self.inferer(self.model, image), prepared
+        probabilities = self.inferer(self.model, image)
+        if self.outside_is_background:
+            background_outside_input(probabilities, image)
+        return probabilities, prepared
 
     def predict_record(self, record: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
         """Segment one case.
@@ -164,7 +192,14 @@ class Predictor:
         """
         probabilities, prepared = self.probabilities(record)
         meta = prepared[meta_key(self.image_key)]
-        return self.postprocess(probabilities, meta), meta
+        labels = self.postprocess(probabilities, meta)
+        if self.outside_is_background and meta.get("filenames"):
+            # Exact on the source grid too: a resampled grid's voxels straddle the edge.
+            source = LoadImage(image_only=True)(meta["filenames"])
+            labels = np.array(labels, copy=True)
+            if source.shape[:-1] == labels.shape:
+                labels[~np.any(source != 0, axis=-1)] = 0
+        return labels, meta
 
     def predict(
         self,

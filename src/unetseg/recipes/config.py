@@ -94,6 +94,9 @@ class DataSection(ConfigSection):
         fold: The fold trained (0 … ``folds`` − 1).
         modalities: 2D recipes: the channels kept (0 FLAIR, 1 T1, 2 T1ce, 3 T2).
         slice_range: 2D recipes: the axial slices used, ``[start, stop)``.
+        spacing: 3D recipes: resample every case to this voxel size in mm before
+            training and prediction (nnU-Net's low-resolution plan); predictions are
+            brought back to each case's own grid. Left out: each case's own grid.
     """
 
     prefix: ClassVar[str] = "data"
@@ -106,6 +109,7 @@ class DataSection(ConfigSection):
     fold: int = 0
     modalities: tuple[int, ...] | None = None
     slice_range: tuple[int, int] | None = None
+    spacing: tuple[float, float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.path is not None and not self.path.strip():
@@ -128,6 +132,8 @@ class DataSection(ConfigSection):
                 "modalities",
                 f"must be different channels among 0–{BRATS_MODALITIES - 1}",
             )
+        if self.spacing is not None:
+            self.check(min(self.spacing) > 0, "spacing", "must be three voxel sizes > 0 (mm)")
         if self.slice_range is not None:
             start, stop = self.slice_range
             self.check(
@@ -349,6 +355,11 @@ class RecipeConfig(ConfigSection):
             raise ConfigError(
                 "data.slice_range and data.modalities are for 2D networks; a 3D network uses "
                 "every modality of the whole volume."
+            )
+        if dims == 2 and self.data.spacing is not None:
+            raise ConfigError(
+                "data.spacing is for 3D networks; a 2D network resizes its slices "
+                "(train.patch_size)."
             )
         if self.data.path is None and self.data.synthetic_cases and self.data.test_cases:
             needed = self.data.test_cases + self.data.val_cases + 1

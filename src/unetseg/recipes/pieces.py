@@ -51,6 +51,7 @@ from unetseg.transforms import (
     RandFlipd,
     RandScaleIntensityd,
     RandShiftIntensityd,
+    Spacingd,
 )
 
 __all__ = [
@@ -155,12 +156,20 @@ def split_cases(
 # -- preprocessing and augmentation ---------------------------------------------------
 
 
-def preprocessing(with_label: bool = True, task: Task | str = BRATS_REGIONS) -> Compose:
+def preprocessing(
+    with_label: bool = True,
+    task: Task | str = BRATS_REGIONS,
+    spacing: Sequence[float] | None = None,
+) -> Compose:
     """The deterministic preprocessing of 3D training and prediction: load the four
-    modalities (and the label, encoded for ``task``), z-score each modality over the
-    brain, crop to the brain."""
+    modalities (and the label), resample them to ``spacing`` if given (linear for the
+    image, nearest for the label), encode the label for ``task``, z-score each modality
+    over the brain, crop to the brain."""
     keys = ["image", "label"] if with_label else ["image"]
     steps: list[Any] = [LoadImaged(keys)]
+    if spacing is not None:
+        modes = ["bilinear", "nearest"][: len(keys)]
+        steps.append(Spacingd(keys, pixdim=tuple(spacing), mode=modes))
     if with_label:
         steps.append(EncodeLabelsd("label", task=task))
     steps += [
@@ -194,7 +203,7 @@ def case_preprocessing(config: RecipeConfig, with_label: bool = True) -> Compose
     """:func:`slice_preprocessing` for a 2D network, :func:`preprocessing` for a 3D one."""
     if config.spatial_dims == 2:
         return slice_preprocessing(config, with_label)
-    return preprocessing(with_label, config.task)
+    return preprocessing(with_label, config.task, config.data.spacing)
 
 
 def augmentation(augment: AugmentSection, seed: int) -> Compose | None:
@@ -231,7 +240,9 @@ def training_data(
         print(f"{len(images)} training slices of {images.shape[1:]}")
         validation = [(p["image"], p["label"]) for p in map(prepare, map(dict, val))]
         return SliceDataset(images, targets, batch_size=settings.batch_size, seed=seed), validation
-    cache = PreprocessedCache(work_dir / "cache", preprocessing(True, config.task), seed=seed)
+    cache = PreprocessedCache(
+        work_dir / "cache", preprocessing(True, config.task, config.data.spacing), seed=seed
+    )
     cases = {c.id: c for c in cache.build([*train, *val], progress=False)}
     patches = PatchDataset(
         [cases[r["id"]] for r in train],

@@ -28,6 +28,7 @@ import numpy as np
 
 from unetseg.errors import ConfigError, DataError, check_choice
 from unetseg.fileio import atomic_write, default_permissions
+from unetseg.inference import background_outside_input
 from unetseg.metrics.overlap import dice
 from unetseg.task import Task
 
@@ -172,7 +173,9 @@ class SlidingWindowValidation(keras.callbacks.Callback):
         predictor = (lambda batch: model(batch, training=False)) if self.call_directly else model
         for case in self.cases:
             image, target = validation_arrays(case, self.task)
-            predicted = self.task.masks(self.inferer(predictor, image))
+            # As the Predictor does: nothing is predicted where the input is empty.
+            probabilities = background_outside_input(self.inferer(predictor, image), image)
+            predicted = self.task.masks(probabilities)
             truth = self.task.masks(target)
             for name, p, t in zip(self.channel_names, predicted, truth, strict=True):
                 scores[name].append(dice(p, t))
