@@ -76,6 +76,7 @@ def _load_recipe_json(work_dir: Path) -> RecipeConfig:
 def _predict(args: argparse.Namespace) -> int:
     from unetseg.data import find_brats_cases
     from unetseg.recipes import apply_overrides, build_predictor, window_size_warning
+    from unetseg.recipes.postprocessing import POSTPROCESSING_FILE, PostprocessingChoice
 
     work_dir = Path(args.run)
     config = apply_overrides(_load_recipe_json(work_dir), args.set or [])
@@ -83,7 +84,10 @@ def _predict(args: argparse.Namespace) -> int:
         print(f"Warning: {warning}", file=sys.stderr)
     model = Path(args.model) if args.model else work_dir / f"{args.checkpoint}.keras"
     records = find_brats_cases(args.cases, require_labels=False)
-    predictor = build_predictor(config, model)
+    choice = None
+    if config.inference.choose_postprocessing and (work_dir / POSTPROCESSING_FILE).is_file():
+        choice = PostprocessingChoice.read(work_dir / POSTPROCESSING_FILE)
+    predictor = build_predictor(config, model, choice)
     paths = predictor.predict(records, args.output, overwrite=args.overwrite)
     print(f"{len(paths)} predictions in {args.output}")
     return 0
@@ -160,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
         "recipe",
         nargs="?",
         default="quick",
-        help="a recipe file or the name of a shipped one: quick (default), 3d_fullres, seed_2d",
+        help="a recipe file or the name of a shipped one: quick (default), 3d_lowres, "
+        "3d_fullres, seed_2d",
     )
     train.add_argument("--data", help="a MICCAI_BraTS2020_TrainingData folder (default: generated)")
     train.add_argument("--work-dir", type=Path, help="the run's folder (default runs/<name>)")

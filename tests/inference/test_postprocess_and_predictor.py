@@ -244,3 +244,22 @@ def test_a_label_map_predicted_on_a_resampled_image_comes_back_with_its_labels()
     restored = LabelMapPostprocess("brats_classes")(one_hot, out["image_meta"])
     assert restored.shape == (12, 12, 8)
     assert set(np.unique(restored)) <= {0, 1, 2, 4}
+
+
+def test_keep_largest_component_falls_back_to_the_enclosing_region():
+    from unetseg.inference import keep_largest_component
+
+    labels = np.zeros((12, 12, 12), np.uint8)
+    labels[1:6, 1:6, 1:6] = 2  # the tumour: oedema ...
+    labels[2:5, 2:5, 2:5] = 4  # ... around an enhancing core
+    labels[9, 9, 9] = 4  # a stray ET island far away
+    labels[8, 1, 1] = 1  # a stray TC island
+    only_et = keep_largest_component(labels, "brats_regions", ["ET"])
+    assert only_et[9, 9, 9] == 1  # left ET, still tumour core
+    only_tc = keep_largest_component(labels, "brats_regions", ["TC"])
+    assert (only_tc[9, 9, 9], only_tc[8, 1, 1]) == (2, 2)  # left TC, still whole tumour
+    only_wt = keep_largest_component(labels, "brats_regions", ["WT"])
+    assert (only_wt[9, 9, 9], only_wt[8, 1, 1]) == (0, 0)
+    assert (only_wt[1:6, 1:6, 1:6] == labels[1:6, 1:6, 1:6]).all()
+    with pytest.raises(ConfigError, match="no channel 'NCR'"):
+        keep_largest_component(labels, "brats_regions", ["NCR"])

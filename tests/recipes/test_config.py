@@ -26,7 +26,7 @@ def small(**sections) -> RecipeConfig:
 
 
 def test_the_three_recipes_are_shipped():
-    assert [p.stem for p in SHIPPED] == ["3d_fullres", "quick", "seed_2d"]
+    assert [p.stem for p in SHIPPED] == ["3d_fullres", "3d_lowres", "quick", "seed_2d"]
 
 
 @pytest.mark.backends
@@ -40,6 +40,10 @@ def test_every_recipe_parses_and_builds_its_model(path):
         assert model.count_params() == 31_198_991  # nnU-Net's 3D full-resolution network
         assert config.train.patch_size == (128, 128, 128)
         assert (config.train.batch_size, config.train.schedule) == (2, "poly")
+    if path.stem == "3d_lowres":
+        assert config.data.spacing == (2.0, 2.0, 2.0)
+        assert config.window == config.train.patch_size == (48, 48, 48)
+        assert config.data.synthetic_shape == (240, 240, 155)  # full-size generated cases
     if path.stem == "seed_2d":
         assert model.count_params() == 7_759_908
         assert model.outputs[0].shape[-1] == 4

@@ -111,3 +111,44 @@ def test_a_resampled_recipe_predicts_on_each_cases_own_grid(tmp_path, truth):
 def test_spacing_is_for_3d_recipes():
     with pytest.raises(ConfigError, match=r"data\.spacing must be three voxel sizes > 0"):
         RecipeConfig.from_dict({**SMALL, "data": {"spacing": [2.0, 0.0, 2.0]}})
+
+
+def test_postprocessing_is_chosen_on_validation_cases_only_where_it_helps(tmp_path, truth):
+    # A "model" that predicts the truth plus a stray enhancing island: keeping the
+    # largest ET component (or a threshold) must win; nothing that lowers Dice is kept.
+    from unetseg.inference import Predictor, SlidingWindowInferer
+    from unetseg.recipes import choose_postprocessing
+    from unetseg.recipes.postprocessing import PostprocessingChoice, save_choice
+    from unetseg.task import BRATS_REGIONS
+    from unetseg.transforms import EncodeLabelsd, LoadImaged
+
+    truth_regions = BRATS_REGIONS.encode(np.asarray(nib.load(truth["label"]).dataobj))
+    stray = truth_regions.astype(np.float32)
+    stray[1, 1, 1] = 1.0  # WT, TC and ET far from the tumour (inside the brain? masked out)
+    brain = np.asarray(nib.load(truth["image"][0]).dataobj) > 0
+    inside = np.argwhere(brain & (truth_regions[..., 0] == 0))[0]
+    stray[tuple(inside)] = 1.0
+
+    def preprocess(record):
+        loaded = LoadImaged(["image", "label"])(dict(record))
+        loaded = EncodeLabelsd("label", task=BRATS_REGIONS)(loaded)
+        return loaded
+
+    def model(batch):  # logits of the stray prediction for the one window
+        return np.where(stray[None] > 0.5, 10.0, -10.0).astype(np.float32)
+
+    shape = stray.shape[:3]
+    predictor = Predictor(
+        model, SlidingWindowInferer(shape, batch_size=1), preprocess, task=BRATS_REGIONS
+    )
+    choice = choose_postprocessing(predictor, [truth], BRATS_REGIONS)
+    assert choice.dice_before["ET"] < 1.0
+    assert choice.dice_after["ET"] == pytest.approx(1.0)
+    assert choice.dice_after["WT"] >= choice.dice_before["WT"]
+    # Here the TC step (whose island falls back to oedema) removes it; the WT step is
+    # not kept where the true tumour has satellites of its own.
+    assert choice.largest_component or choice.min_enhancing_voxels > 0
+    for region in ("WT", "TC", "ET"):
+        assert choice.dice_after[region] >= choice.dice_before[region]
+    path = save_choice(choice, tmp_path)
+    assert PostprocessingChoice.read(path) == choice

@@ -11,6 +11,7 @@ and draws pictures.
 - :mod:`~unetseg.recipes.pieces`: data, preprocessing, training and prediction, each
   from the section it needs;
 - :mod:`~unetseg.recipes.run`: :func:`run`, the whole recipe;
+- :mod:`~unetseg.recipes.postprocessing`: the post-processing chosen on validation;
 - :mod:`~unetseg.recipes.report`: evaluation, figures and the summary.
 
 Example:
@@ -41,7 +42,8 @@ from unetseg.recipes.pieces import (
     training_data,
     window_size_warning,
 )
-from unetseg.recipes.report import RecipeResult, evaluate_predictions, read_label_map, report
+from unetseg.recipes.postprocessing import PostprocessingChoice, choose_postprocessing
+from unetseg.recipes.report import RecipeResult, evaluate_predictions, report
 from unetseg.recipes.run import run
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "DataSection",
     "InferenceSection",
     "ModelSection",
+    "PostprocessingChoice",
     "RecipeConfig",
     "RecipeResult",
     "RecipeSection",
@@ -59,11 +62,11 @@ __all__ = [
     "build_predictor",
     "build_trainer",
     "case_preprocessing",
+    "choose_postprocessing",
     "evaluate_predictions",
     "find_or_generate",
     "load_config",
     "preprocessing",
-    "read_label_map",
     "report",
     "run",
     "slice_preprocessing",

@@ -268,7 +268,11 @@ class InferenceSection(ConfigSection):
         batch_size: Windows per model call.
         tta: Also predict every mirrored window and average.
         min_enhancing_voxels: Relabel all enhancing tumour of a case with fewer
-            voxels as necrosis (BraTS tasks); 0 keeps it.
+            voxels as necrosis (BraTS tasks); 0 keeps it. Used as given when
+            ``choose_postprocessing`` is false.
+        choose_postprocessing: Choose the post-processing on the validation cases
+            after training (the largest component per region, the enhancing-tumour
+            threshold; see :mod:`unetseg.recipes.postprocessing`), as nnU-Net does.
     """
 
     prefix: ClassVar[str] = "inference"
@@ -277,6 +281,7 @@ class InferenceSection(ConfigSection):
     batch_size: int = 2
     tta: bool = False
     min_enhancing_voxels: int = 0
+    choose_postprocessing: bool = True
 
     def __post_init__(self) -> None:
         if self.roi_size is not None:

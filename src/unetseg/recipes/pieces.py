@@ -39,6 +39,7 @@ from unetseg.inference import (
 )
 from unetseg.networks import NORMS, output_activation
 from unetseg.recipes.config import AugmentSection, DataSection, RecipeConfig
+from unetseg.recipes.postprocessing import PostprocessingChoice
 from unetseg.regions import BRATS_LABELS
 from unetseg.task import BRATS_REGIONS, Task, resolve_task
 from unetseg.training import Trainer
@@ -265,19 +266,29 @@ def build_trainer(config: RecipeConfig, work_dir: Path) -> Trainer:
 # -- prediction -----------------------------------------------------------------------
 
 
-def _postprocess(task: Task, min_enhancing_voxels: int) -> LabelMapPostprocess:
+def _postprocess(
+    task: Task, min_enhancing_voxels: int, largest_component: Sequence[str] = ()
+) -> LabelMapPostprocess:
     if set(task.labels) <= set(BRATS_LABELS) and 4 in task.labels:
-        return BratsPostprocess(min_enhancing_voxels=min_enhancing_voxels, task=task)
-    return LabelMapPostprocess(task)
+        return BratsPostprocess(
+            min_enhancing_voxels=min_enhancing_voxels,
+            task=task,
+            largest_component=largest_component,
+        )
+    return LabelMapPostprocess(task, largest_component=largest_component)
 
 
-def build_predictor(config: RecipeConfig, model: Any) -> Predictor:
+def build_predictor(
+    config: RecipeConfig, model: Any, choice: PostprocessingChoice | None = None
+) -> Predictor:
     """The :class:`~unetseg.inference.Predictor` of a recipe: its preprocessing, sliding
     window, activation (none for a model that outputs probabilities) and post-processing.
 
     Args:
         config: The recipe.
         model: A ``keras.Model`` or the path of a ``.keras`` file.
+        choice: Post-processing chosen on validation cases; without one,
+            ``inference.min_enhancing_voxels`` and no component step.
     """
     model = load_model(model) if isinstance(model, str | os.PathLike) else model
     task = resolve_task(config.task)
@@ -289,12 +300,11 @@ def build_predictor(config: RecipeConfig, model: Any) -> Predictor:
         tta=inference.tta,
         activation=task.activation if output_activation(model) is None else None,
     )
-    return Predictor(
-        model,
-        inferer,
-        case_preprocessing(config, with_label=False),
-        _postprocess(task, inference.min_enhancing_voxels),
-    )
+    if choice is not None:
+        postprocess = _postprocess(task, choice.min_enhancing_voxels, choice.largest_component)
+    else:
+        postprocess = _postprocess(task, inference.min_enhancing_voxels)
+    return Predictor(model, inferer, case_preprocessing(config, with_label=False), postprocess)
 
 
 def window_size_warning(config: RecipeConfig) -> str | None:

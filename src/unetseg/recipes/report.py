@@ -21,13 +21,13 @@ import numpy as np
 
 from unetseg.errors import DataError
 from unetseg.fileio import write_json
-from unetseg.inference import Predictor, brats_submission_name
+from unetseg.inference import Predictor, brats_submission_name, read_label_map
 from unetseg.metrics import BratsEvaluation, evaluate_brats, pooled_soft_dice
 from unetseg.recipes.config import RecipeConfig
 from unetseg.recipes.pieces import slice_preprocessing
 from unetseg.transforms import LoadImage
 
-__all__ = ["RecipeResult", "evaluate_predictions", "read_label_map", "report"]
+__all__ = ["RecipeResult", "evaluate_predictions", "report"]
 
 Record = dict[str, Any]
 
@@ -50,22 +50,6 @@ class RecipeResult:
     seconds: float
     figures: list[Path]
     notebook_metric: dict[str, Any] | None = None
-
-
-def read_label_map(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, Any]]:
-    """A label map file as integers ``(*spatial)`` and its metadata (affine, spacing).
-
-    Raises:
-        DataError: If the file is missing, not NIfTI, corrupt, not a single volume or
-            not whole numbers (the message names the file).
-    """
-    array, meta = LoadImage()(path)
-    if array.shape[-1] != 1:
-        raise DataError(f"{path} holds {array.shape[-1]} volumes; a label map holds one.")
-    labels = array[..., 0]
-    if not np.all(labels == np.round(labels)):
-        raise DataError(f"{path} must hold whole-number labels, found other values.")
-    return labels.astype(np.int16), meta
 
 
 def _same_grid(prediction: Path, truth: Path, pmeta: dict, tmeta: dict) -> None:

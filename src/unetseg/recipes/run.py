@@ -30,6 +30,7 @@ from unetseg.recipes.pieces import (
     training_data,
     window_size_warning,
 )
+from unetseg.recipes.postprocessing import choose_postprocessing, save_choice
 from unetseg.recipes.report import RecipeResult, report
 
 __all__ = ["run"]
@@ -96,6 +97,16 @@ def run(
     history = trainer.fit(train_data, val_data, epochs=config.train.epochs, force=force)
     log(f"Training done after {time.perf_counter() - start:.0f} s; predicting {len(test)} cases")
     predictor = build_predictor(config, work_dir / "best.keras")
+    if config.inference.choose_postprocessing and val:
+        choice = choose_postprocessing(predictor, val, config.task)
+        save_choice(choice, work_dir)
+        log(
+            f"Post-processing chosen on {len(val)} validation case(s): largest component of "
+            f"{list(choice.largest_component) or 'no region'}, enhancing tumour below "
+            f"{choice.min_enhancing_voxels} voxels relabelled (Dice {choice.dice_before} → "
+            f"{choice.dice_after})"
+        )
+        predictor = build_predictor(config, predictor.model, choice)
     # Overwrite: predictions left by an earlier model in this folder must not be scored.
     predictor.predict(test, work_dir / "predictions", overwrite=True, progress=False)
     return report(config, work_dir, test, predictor, history, start=start, log=log)
