@@ -78,19 +78,43 @@ def _predict(args: argparse.Namespace) -> int:
     from unetseg.recipes import apply_overrides, build_predictor, window_size_warning
     from unetseg.recipes.postprocessing import POSTPROCESSING_FILE, PostprocessingChoice
 
-    work_dir = Path(args.run)
-    config = apply_overrides(_load_recipe_json(work_dir), args.set or [])
+    runs = [Path(run) for run in args.run]
+    if args.model and len(runs) > 1:
+        raise UnetsegError("--model replaces the checkpoint of one run; give one run with it.")
+    configs = [apply_overrides(_load_recipe_json(run), args.set or []) for run in runs]
+    config = configs[0]
+    for run, other in zip(runs[1:], configs[1:], strict=True):
+        _check_same_inputs(runs[0], config, run, other)
     if warning := window_size_warning(config):
         print(f"Warning: {warning}", file=sys.stderr)
-    model = Path(args.model) if args.model else work_dir / f"{args.checkpoint}.keras"
+    if args.model:
+        models = [Path(args.model)]
+    else:
+        models = [run / f"{args.checkpoint}.keras" for run in runs]
     records = find_brats_cases(args.cases, require_labels=False)
     choice = None
-    if config.inference.choose_postprocessing and (work_dir / POSTPROCESSING_FILE).is_file():
-        choice = PostprocessingChoice.read(work_dir / POSTPROCESSING_FILE)
-    predictor = build_predictor(config, model, choice)
+    chosen = runs[0] / POSTPROCESSING_FILE
+    if len(runs) == 1 and config.inference.choose_postprocessing and chosen.is_file():
+        choice = PostprocessingChoice.read(chosen)
+    predictor = build_predictor(config, models, choice)
     paths = predictor.predict(records, args.output, overwrite=args.overwrite)
     print(f"{len(paths)} predictions in {args.output}")
     return 0
+
+
+def _check_same_inputs(first: Path, config: RecipeConfig, run: Path, other: RecipeConfig) -> None:
+    """Runs ensembled together must see their cases the same way."""
+    for name, value, theirs in (
+        ("model.task", config.model.task, other.model.task),
+        ("data.spacing", config.data.spacing, other.data.spacing),
+        ("inference window", config.window, other.window),
+        ("network input", config.network.in_channels, other.network.in_channels),
+        ("network dimensions", config.spatial_dims, other.spatial_dims),
+    ):
+        if value != theirs:
+            raise UnetsegError(
+                f"{run} cannot be ensembled with {first}: its {name} is {theirs!r}, not {value!r}."
+            )
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -181,10 +205,17 @@ def build_parser() -> argparse.ArgumentParser:
         "predict",
         help="segment cases with a trained run",
         description="Write BraTS-format label maps (<case id>.nii.gz, uint8, source affine) "
-        "for every case folder under CASES, with the preprocessing and inference settings "
-        "of the run.",
+        "for every case folder under CASES, with the preprocessing, inference and chosen "
+        "post-processing of the run. Several runs (the folds of a cross-validation) are "
+        "ensembled: their probabilities are averaged; the post-processing is then the "
+        "recipe's inference settings.",
     )
-    predict.add_argument("run", help="the work dir of a 'unetseg train' run")
+    predict.add_argument(
+        "run",
+        nargs="+",
+        help="the work dir of a 'unetseg train' run; several (the folds of a "
+        "cross-validation) are ensembled: their probabilities averaged",
+    )
     predict.add_argument("cases", help="a BraTS folder of cases (labels not needed)")
     predict.add_argument("output", type=Path, help="the folder for the predictions")
     predict.add_argument(

@@ -257,3 +257,16 @@ def test_windows_of_a_stack_of_images_share_batches():
     alone = np.stack([inferer(lambda batch: batch * 3.0, image) for image in images])
     np.testing.assert_allclose(together, alone, rtol=1e-6)
     np.testing.assert_allclose(together, images * 3.0, rtol=1e-5)
+
+
+def test_an_ensemble_averages_the_probabilities_of_its_models():
+    from unetseg.inference import Ensemble
+
+    image = np.random.default_rng(0).normal(size=(12, 12, 1)).astype(np.float32)
+    ensemble = Ensemble([lambda b: b, lambda b: -b], "sigmoid")
+    inferer = SlidingWindowInferer((8, 8), batch_size=2, activation=None)
+    # sigmoid(x) and sigmoid(-x) average to one half everywhere.
+    np.testing.assert_allclose(inferer(ensemble, image), 0.5, atol=1e-6)
+    assert len(ensemble) == 2
+    with pytest.raises(ConfigError, match="at least one model"):
+        Ensemble([], "sigmoid")

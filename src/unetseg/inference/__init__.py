@@ -7,6 +7,7 @@ probabilities into a BraTS label map on the source grid and writes it; the
 :class:`Predictor` does all of it for a list of cases.
 """
 
+from unetseg.inference.ensemble import Ensemble
 from unetseg.inference.postprocess import (
     BratsPostprocess,
     LabelMapPostprocess,
@@ -21,6 +22,7 @@ from unetseg.inference.postprocess import (
 from unetseg.inference.predictor import Predictor, background_outside_input, load_model
 from unetseg.inference.sliding_window import (
     SlidingWindowInferer,
+    apply_activation,
     gaussian_importance_map,
     sliding_window_inference,
     window_starts,
@@ -28,9 +30,11 @@ from unetseg.inference.sliding_window import (
 
 __all__ = [
     "BratsPostprocess",
+    "Ensemble",
     "LabelMapPostprocess",
     "Predictor",
     "SlidingWindowInferer",
+    "apply_activation",
     "background_outside_input",
     "brats_submission_name",
     "gaussian_importance_map",

@@ -31,6 +31,7 @@ from unetseg.errors import ConfigError, DataError, check_choice
 
 __all__ = [
     "SlidingWindowInferer",
+    "apply_activation",
     "gaussian_importance_map",
     "sliding_window_inference",
     "window_starts",
@@ -109,8 +110,14 @@ def _flip_combinations(spatial_dims: int) -> list[tuple[int, ...]]:
     return [c for r in range(spatial_dims + 1) for c in itertools.combinations(axes, r)]
 
 
-def _activation(array: np.ndarray, activation: str | None) -> np.ndarray:
-    """The activation applied to ``array`` in place (it is the inferer's own buffer)."""
+def apply_activation(array: np.ndarray, activation: str | None) -> np.ndarray:
+    """``array`` (channels last) with ``activation`` applied in place: ``"sigmoid"``,
+    ``"softmax"`` over the last axis, or ``None`` for none.
+
+    Example:
+        >>> apply_activation(np.zeros((1, 2), np.float32), "softmax").tolist()
+        [[0.5, 0.5]]
+    """
     if activation == "sigmoid":
         from scipy.special import expit  # stable for any logit, one pass, float32 kept
 
@@ -324,7 +331,7 @@ class SlidingWindowInferer:
             crop = tuple(slice(b, b + s) for b, s in zip(before, spatial, strict=True))
             blended = np.ascontiguousarray(accumulator[(slice(None), *crop, slice(None))])
         if self.output == "probabilities":
-            blended = _activation(blended, self.activation)
+            blended = apply_activation(blended, self.activation)
         return blended
 
     def _predict_flipped(

@@ -32,6 +32,7 @@ from unetseg.errors import ConfigError
 from unetseg.fileio import write_json
 from unetseg.inference import (
     BratsPostprocess,
+    Ensemble,
     LabelMapPostprocess,
     Predictor,
     SlidingWindowInferer,
@@ -286,19 +287,24 @@ def build_predictor(
 
     Args:
         config: The recipe.
-        model: A ``keras.Model`` or the path of a ``.keras`` file.
+        model: A ``keras.Model`` or the path of a ``.keras`` file, or a list of them
+            (the folds of a cross-validation): their probabilities are averaged
+            (:class:`~unetseg.inference.Ensemble`).
         choice: Post-processing chosen on validation cases; without one,
             ``inference.min_enhancing_voxels`` and no component step.
     """
-    model = load_model(model) if isinstance(model, str | os.PathLike) else model
     task = resolve_task(config.task)
+    if isinstance(model, list | tuple):
+        model = Ensemble(model, task.activation) if len(model) > 1 else model[0]
+    model = load_model(model) if isinstance(model, str | os.PathLike) else model
     inference = config.inference
+    logits = not isinstance(model, Ensemble) and output_activation(model) is None
     inferer = SlidingWindowInferer(
         config.window,
         overlap=inference.overlap,
         batch_size=inference.batch_size,
         tta=inference.tta,
-        activation=task.activation if output_activation(model) is None else None,
+        activation=task.activation if logits else None,
     )
     if choice is not None:
         postprocess = _postprocess(task, choice.min_enhancing_voxels, choice.largest_component)
