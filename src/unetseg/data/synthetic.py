@@ -15,17 +15,17 @@ in the BraTS field of view (240 × 240 × 155 mm, the arrays oriented as BraTS's
 boundary) with a radiologist's relative intensities; T1 is the template's, and T1ce
 adds the enhancement:
 
-=====================  =====  =====  =====  =====
-tissue                 FLAIR   T1    T1ce    T2
-=====================  =====  =====  =====  =====
-white matter           0.45   0.80   0.80   0.35
-grey matter            0.60   0.55   0.55   0.55
-CSF                    0.08   0.20   0.20   1.00
-oedema (2)             0.95   0.55   0.55   0.85
-necrotic core (1)      0.55   0.25   0.28   0.95
-non-enhancing core (1) 0.85   0.45   0.48   0.80
-enhancing rim (4)      0.80   0.55   1.10   0.65
-=====================  =====  =====  =====  =====
+========================  =====  =====  =====  =====
+tissue                    FLAIR   T1    T1ce    T2
+========================  =====  =====  =====  =====
+white matter              0.45   0.80   0.80   0.35
+grey matter               0.60   0.55   0.55   0.55
+CSF                       0.08   0.20   0.20   1.00
+oedema (2)                0.95   0.55   0.55   0.85
+necrotic core (1)         0.55   0.25   0.28   0.95
+non-enhancing core (1)    0.85   0.45   0.48   0.80
+enhancing rim (4)         0.80   0.55   1.10   0.65
+========================  =====  =====  =====  =====
 
 each jittered per case, with a smooth multiplicative bias field and noise per
 modality and a random overall scale, as MRI has.
