@@ -88,6 +88,16 @@ def test_synth_train_predict_evaluate_end_to_end(tmp_path):
     assert "4 cases" in result.stdout
     assert (tmp_path / "m.csv").is_file()
 
+    # Several runs are ensembled (here one run twice: the same model, averaged).
+    fixed = ["--set", "inference.choose_postprocessing=false"]
+    assert unetseg("predict", work, data, tmp_path / "single", *fixed).returncode == 0
+    result = unetseg("predict", work, work, data, tmp_path / "ensemble", *fixed)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for path in sorted((tmp_path / "single").glob("*.nii.gz")):
+        single = np.asarray(nib.load(path).dataobj)
+        ensemble = np.asarray(nib.load(tmp_path / "ensemble" / path.name).dataobj)
+        assert (single == ensemble).mean() > 0.995  # probabilities blended, not logits
+
 
 @pytest.mark.slow
 def test_the_seed_2d_recipe_reports_the_notebook_metric_beside_the_brats_metrics(tmp_path):
@@ -121,6 +131,37 @@ def test_the_seed_2d_recipe_reports_the_notebook_metric_beside_the_brats_metrics
     assert len(notebook["per_case"]) == 2
     assert (work / "metrics.csv").is_file()
     assert len(list((work / "predictions").glob("*.nii.gz"))) == 2
+
+
+@pytest.mark.slow
+def test_the_3d_fullres_recipe_runs_end_to_end_on_full_size_cases(tmp_path):
+    # The real recipe, shrunk only where a 2-core CPU demands: one epoch of one step on
+    # the smallest patch its network takes, windows without overlap or mirroring.
+    data = tmp_path / "data"
+    result = unetseg("synth", data, "--cases", 5, "--shape", 240, 240, 155, "--seed", 2)
+    assert result.returncode == 0, result.stderr[-2000:]
+    work = tmp_path / "run"
+    shrink = {
+        "train.epochs": 1,
+        "train.steps_per_epoch": 1,
+        "train.patch_size": "[32, 32, 32]",
+        "train.workers": 1,
+        "train.precision": '"float32"',  # bfloat16 convolutions crawl on this CPU
+        "inference.roi_size": "[32, 32, 32]",
+        "inference.overlap": 0.0,
+        "inference.tta": "false",
+        "report.overlays": 1,
+    }
+    settings = [f"--set={key}={value}" for key, value in shrink.items()]
+    result = unetseg("train", "3d_fullres", "--data", data, "--work-dir", work, *settings)
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads((work / "config.json").read_text())
+    assert config["model"]["deep_supervision"] is True  # nnU-Net's network, unchanged
+    assert config["trainer"]["optimizer"] == "sgd"
+    (prediction,) = sorted((work / "predictions").glob("*.nii.gz"))  # fold 0 of 5: one case
+    assert nib.load(prediction).shape == (240, 240, 155)
+    with (work / "metrics.csv").open() as handle:
+        assert len(list(csv.DictReader(handle))) == 3
 
 
 def test_info():

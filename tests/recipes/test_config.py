@@ -43,6 +43,12 @@ def test_every_recipe_parses_and_builds_its_model(path):
     if path.stem == "3d_lowres":
         assert config.data.spacing == (2.0, 2.0, 2.0)
         assert config.window == config.train.patch_size == (48, 48, 48)
+        # validation predicts as inference does: the same windows and overlap
+        trainer = config.trainer_config()
+        assert trainer.val_roi_size == config.window
+        assert trainer.val_overlap == config.inference.overlap == 0.5
+        changed = config.replace(inference={"overlap": 0.25}).trainer_config()
+        assert changed.val_overlap == 0.25
         assert config.data.synthetic_shape == (240, 240, 155)  # full-size generated cases
     if path.stem == "seed_2d":
         assert model.count_params() == 7_759_908

@@ -450,6 +450,7 @@ class RecipeConfig(ConfigSection):
             precision=train.precision,
             seed=self.recipe.seed,
             val_roi_size=self.window,
+            val_overlap=self.inference.overlap,  # validation predicts as inference does
             val_every=train.val_every,
             patience=train.patience,
         )
