@@ -137,6 +137,23 @@ def test_batch_rows_summary_and_csv(tumour_labels, tmp_path):
     assert text.splitlines()[1].startswith("WT")
 
 
+def test_the_summary_table_keeps_wide_values_apart(tumour_labels):
+    # A stray blob far from the tumour gives HD95 (and its std) of tens of mm.
+    truth = np.pad(tumour_labels, ((0, 48), (0, 0), (0, 0)))
+    stray = truth.copy()
+    stray[64:78, 8:22, 6:18] = 2
+    evaluation = evaluate_brats([("near", truth, truth), ("far", stray, truth)])
+    hd95 = next(r for r in evaluation.summary() if (r["region"], r["metric"]) == ("WT", "hd95"))
+    assert hd95["mean"] >= 10
+    assert hd95["std"] >= 10
+    lines = evaluation.format_summary().splitlines()
+    widths = {len(line) for line in lines[:4]}
+    assert len(widths) == 1  # header and rows line up
+    for line in lines[1:4]:
+        fields = [field for field in line.split("  ") if field.strip()]
+        assert len(fields) == 5, line  # region and four metrics, each apart
+
+
 def test_repeated_case_id_is_refused(tumour_labels):
     with pytest.raises(DataError, match="'a' appears twice"):
         evaluate_brats([("a", tumour_labels, tumour_labels)] * 2)

@@ -213,15 +213,29 @@ class BratsEvaluation:
         _write_csv(path, ["region", "metric", *_STATISTICS], self.summary())
 
     def format_summary(self) -> str:
-        """A plain-text table of mean ± std (median) per region and metric."""
-        lines = [f"{'region':<8}" + "".join(f"{m:>26}" for m in METRIC_NAMES)]
+        """A plain-text table of mean ± std (median) per region and metric.
+
+        Columns are as wide as their widest cell, so large HD95 values stay apart.
+        """
         by_key = {(row["region"], row["metric"]): row for row in self.summary()}
+        cells = {
+            region: [
+                "{mean:.4f} ± {std:.4f} ({median:.4f})".format(**by_key[(region, metric)])
+                for metric in METRIC_NAMES
+            ]
+            for region in BRATS_REGIONS
+        }
+        widths = [
+            2 + max(len(name), *(len(cells[region][i]) for region in BRATS_REGIONS))
+            for i, name in enumerate(METRIC_NAMES)
+        ]
+        lines = [
+            f"{'region':<8}"
+            + "".join(f"{m:>{w}}" for m, w in zip(METRIC_NAMES, widths, strict=True))
+        ]
         for region in BRATS_REGIONS:
-            cells = []
-            for metric in METRIC_NAMES:
-                row = by_key[(region, metric)]
-                cells.append(f"{row['mean']:.4f} ± {row['std']:.4f} ({row['median']:.4f})")
-            lines.append(f"{region:<8}" + "".join(f"{cell:>26}" for cell in cells))
+            row = "".join(f"{cell:>{w}}" for cell, w in zip(cells[region], widths, strict=True))
+            lines.append(f"{region:<8}{row}")
         lines.append(f"{len(self.case_ids)} cases; mean ± std (median); HD95 in mm")
         return "\n".join(lines)
 
