@@ -152,3 +152,32 @@ def test_postprocessing_is_chosen_on_validation_cases_only_where_it_helps(tmp_pa
         assert choice.dice_after[region] >= choice.dice_before[region]
     path = save_choice(choice, tmp_path)
     assert PostprocessingChoice.read(path) == choice
+
+
+def test_the_recipes_enhancing_threshold_stands_unless_validation_shows_a_better_one(truth):
+    # A perfect "model": every threshold up to the true ET size ties, so the recipe's
+    # prior stands; one above it deletes true enhancing tumour and is replaced.
+    from unetseg.inference import Predictor, SlidingWindowInferer
+    from unetseg.recipes import choose_postprocessing
+    from unetseg.task import BRATS_REGIONS
+    from unetseg.transforms import LoadImaged
+
+    labels = np.asarray(nib.load(truth["label"]).dataobj)
+    regions = BRATS_REGIONS.encode(labels)
+    assert 0 < (labels == 4).sum() < 50
+
+    def model(batch):
+        return np.where(regions[None] > 0.5, 10.0, -10.0).astype(np.float32)
+
+    predictor = Predictor(
+        model,
+        SlidingWindowInferer(regions.shape[:3], batch_size=1),
+        LoadImaged(["image"]),
+        task=BRATS_REGIONS,
+    )
+    kept = choose_postprocessing(predictor, [truth], BRATS_REGIONS, min_enhancing_voxels=20)
+    assert kept.min_enhancing_voxels == 20
+    assert kept.dice_after["ET"] == pytest.approx(1.0)
+    replaced = choose_postprocessing(predictor, [truth], BRATS_REGIONS, min_enhancing_voxels=50)
+    assert replaced.min_enhancing_voxels == 0
+    assert replaced.dice_after["ET"] == pytest.approx(1.0)

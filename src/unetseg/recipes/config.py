@@ -269,7 +269,8 @@ class InferenceSection(ConfigSection):
         tta: Also predict every mirrored window and average.
         min_enhancing_voxels: Relabel all enhancing tumour of a case with fewer
             voxels as necrosis (BraTS tasks); 0 keeps it. Used as given when
-            ``choose_postprocessing`` is false.
+            ``choose_postprocessing`` is false; otherwise the prior that the
+            validation cases change only if another threshold scores better.
         choose_postprocessing: Choose the post-processing on the validation cases
             after training (the largest component per region, the enhancing-tumour
             threshold; see :mod:`unetseg.recipes.postprocessing`), as nnU-Net does.

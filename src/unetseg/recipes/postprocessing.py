@@ -7,8 +7,11 @@ predictions, the steps that may or may not help a given model:
 1. for each region (or class), keeping only its largest connected component — kept
    if it raises that region's mean validation Dice;
 2. for BraTS tasks, the enhancing-tumour threshold (``min_enhancing_voxels``): all
-   enhancing tumour of a case with fewer voxels becomes necrosis — the value with the
-   best mean ET Dice among a few candidates (ties go to the smaller value).
+   enhancing tumour of a case with fewer voxels becomes necrosis. The recipe's own
+   value stands unless another of a few candidates gives a better mean ET Dice: a
+   validation case with enhancing tumour can only show that a threshold is too high,
+   and one without can only show that it is too low, so where the validation cases
+   cannot tell (a tie), the recipe's prior decides.
 
 The choice is written to the run's ``postprocessing.json`` with the Dice before and
 after, and ``unetseg predict`` applies it. Validation cases are few, so a step must
@@ -105,7 +108,11 @@ def _is_brats(task: Task) -> bool:
 
 
 def choose_postprocessing(
-    predictor: Predictor, records: Sequence[dict[str, Any]], task: Task
+    predictor: Predictor,
+    records: Sequence[dict[str, Any]],
+    task: Task,
+    *,
+    min_enhancing_voxels: int = 0,
 ) -> PostprocessingChoice:
     """Predict ``records`` and choose the post-processing steps that raise their Dice.
 
@@ -114,6 +121,8 @@ def choose_postprocessing(
             plain label map of ``task`` (the candidates are applied on top).
         records: Validation cases with a ``"label"`` file.
         task: What the outputs mean.
+        min_enhancing_voxels: The recipe's enhancing-tumour threshold (BraTS tasks):
+            kept unless another candidate scores strictly better.
 
     Returns:
         The choice (empty for no records).
@@ -151,12 +160,16 @@ def choose_postprocessing(
             for n, labels in zip(task.channel_names, task.channel_labels, strict=True)
             if set(labels) == {4}
         )
-        best = scores[et]
-        for candidate in ET_THRESHOLDS[1:]:
-            trial = [(suppress_small_enhancing(p, candidate), t) for p, t in current]
-            trial_scores = _scores(task, trial)
-            if trial_scores[et] > best + 1e-6:
-                best, threshold, scores = trial_scores[et], candidate, trial_scores
+
+        def with_threshold(value: int) -> dict[str, float]:
+            return _scores(task, [(suppress_small_enhancing(p, value), t) for p, t in current])
+
+        threshold = min_enhancing_voxels
+        scores = with_threshold(threshold)
+        for candidate in sorted({*ET_THRESHOLDS} - {threshold}):
+            trial_scores = with_threshold(candidate)
+            if trial_scores[et] > scores[et] + 1e-6:
+                threshold, scores = candidate, trial_scores
     return PostprocessingChoice(
         largest_component=tuple(chosen),
         min_enhancing_voxels=threshold,

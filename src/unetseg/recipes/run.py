@@ -98,7 +98,12 @@ def run(
     log(f"Training done after {time.perf_counter() - start:.0f} s; predicting {len(test)} cases")
     predictor = build_predictor(config, work_dir / "best.keras")
     if config.inference.choose_postprocessing and val:
-        choice = choose_postprocessing(predictor, val, config.task)
+        choice = choose_postprocessing(
+            predictor,
+            val,
+            config.task,
+            min_enhancing_voxels=config.inference.min_enhancing_voxels,
+        )
         save_choice(choice, work_dir)
         log(
             f"Post-processing chosen on {len(val)} validation case(s): largest component of "
