@@ -43,7 +43,7 @@ from unetseg.recipes.pieces import (
     window_size_warning,
 )
 from unetseg.recipes.postprocessing import PostprocessingChoice, choose_postprocessing
-from unetseg.recipes.report import RecipeResult, evaluate_predictions, report
+from unetseg.recipes.report import RecipeResult, evaluate_predictions, report, worst_first
 from unetseg.recipes.run import run
 
 __all__ = [
@@ -73,4 +73,5 @@ __all__ = [
     "split_cases",
     "training_data",
     "window_size_warning",
+    "worst_first",
 ]

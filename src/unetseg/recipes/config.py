@@ -298,7 +298,8 @@ class InferenceSection(ConfigSection):
 
 @dataclasses.dataclass(frozen=True)
 class ReportSection(ConfigSection):
-    """``[report]``: how many held-out cases get an overlay picture."""
+    """``[report]``: how many held-out cases get an overlay picture (the worst by
+    mean Dice first)."""
 
     prefix: ClassVar[str] = "report"
     overlays: int = 3

@@ -27,7 +27,7 @@ from unetseg.recipes.config import RecipeConfig
 from unetseg.recipes.pieces import slice_preprocessing
 from unetseg.transforms import LoadImage
 
-__all__ = ["RecipeResult", "evaluate_predictions", "report"]
+__all__ = ["RecipeResult", "evaluate_predictions", "report", "worst_first"]
 
 Record = dict[str, Any]
 
@@ -102,8 +102,28 @@ def evaluate_predictions(
     return evaluate_brats(cases())
 
 
+def worst_first(evaluation: BratsEvaluation) -> list[str]:
+    """Case ids ordered by their mean Dice over the regions, the worst first.
+
+    Example:
+        >>> import numpy as np
+        >>> truth = np.zeros((8, 8, 8), np.uint8); truth[2:6, 2:6, 2:6] = 2
+        >>> half = truth.copy(); half[2:4] = 0
+        >>> worst_first(evaluate_brats([("good", truth, truth), ("poor", half, truth)]))
+        ['poor', 'good']
+    """
+    dice = {case: [] for case in evaluation.case_ids}
+    for row in evaluation.rows:
+        dice[row["case"]].append(row["dice"])
+    return sorted(dice, key=lambda case: float(np.nanmean(dice[case])))
+
+
 def _figures(
-    config: RecipeConfig, work_dir: Path, test: Sequence[Record], prediction_dir: Path
+    config: RecipeConfig,
+    work_dir: Path,
+    test: Sequence[Record],
+    prediction_dir: Path,
+    evaluation: BratsEvaluation,
 ) -> list[Path]:
     if importlib.util.find_spec("matplotlib") is None:
         print("No figures: install unetseg[viz] (matplotlib) to draw them.")
@@ -113,7 +133,9 @@ def _figures(
     folder = work_dir / "figures"
     written = [folder / "training_curves.png"]
     training_curves(work_dir / "history.csv", path=written[0], title=config.recipe.name)
-    for record in list(test)[: config.report.overlays]:
+    by_id = {record["id"]: record for record in test}
+    for case in worst_first(evaluation)[: config.report.overlays]:
+        record = by_id[case]
         image = LoadImage(image_only=True)(record["image"])
         truth, _ = read_label_map(record["label"])
         predicted, _ = read_label_map(prediction_dir / brats_submission_name(record["id"]))
@@ -164,7 +186,7 @@ def report(
     evaluation = evaluate_predictions(prediction_dir, test)
     evaluation.to_csv(work_dir / "metrics.csv")
     evaluation.summary_to_csv(work_dir / "summary.csv")
-    figures = _figures(config, work_dir, test, prediction_dir)
+    figures = _figures(config, work_dir, test, prediction_dir, evaluation)
     seconds = time.perf_counter() - start
     log(evaluation.format_summary())
     log(f"Finished in {seconds:.0f} s; results in {work_dir}")
