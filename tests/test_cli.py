@@ -32,6 +32,10 @@ TINY = [
     "inference.roi_size=[32, 32, 32]",
     "--set",
     "data.test_cases=2",
+    # The 32×32×24 cases are at 7.5 mm: resampled, but not up to the recipe's 2.5 mm
+    # (a 96×96×64 volume per case).
+    "--set",
+    "data.spacing=[5.0, 5.0, 5.0]",
 ]
 
 
@@ -135,13 +139,16 @@ def test_the_seed_2d_recipe_reports_the_notebook_metric_beside_the_brats_metrics
 
 @pytest.mark.slow
 def test_the_3d_fullres_recipe_runs_end_to_end_on_full_size_cases(tmp_path):
-    # The real recipe, shrunk only where a 2-core CPU demands: one epoch of one step on
-    # the smallest patch its network takes, windows without overlap or mirroring.
+    # The real recipe, shrunk only where a 2-core CPU demands: three cases in three
+    # folds, one epoch of one step on the smallest patch its network takes, windows
+    # without overlap or mirroring, the post-processing as configured (choosing it on
+    # validation is the quick recipe's test: here it would predict the case once more).
     data = tmp_path / "data"
-    result = unetseg("synth", data, "--cases", 5, "--shape", 240, 240, 155, "--seed", 2)
+    result = unetseg("synth", data, "--cases", 3, "--shape", 240, 240, 155, "--seed", 2)
     assert result.returncode == 0, result.stderr[-2000:]
     work = tmp_path / "run"
     shrink = {
+        "data.folds": 3,
         "train.epochs": 1,
         "train.steps_per_epoch": 1,
         "train.patch_size": "[32, 32, 32]",
@@ -150,6 +157,7 @@ def test_the_3d_fullres_recipe_runs_end_to_end_on_full_size_cases(tmp_path):
         "inference.roi_size": "[32, 32, 32]",
         "inference.overlap": 0.0,
         "inference.tta": "false",
+        "inference.choose_postprocessing": "false",
         "report.overlays": 1,
     }
     settings = [f"--set={key}={value}" for key, value in shrink.items()]
@@ -158,7 +166,7 @@ def test_the_3d_fullres_recipe_runs_end_to_end_on_full_size_cases(tmp_path):
     config = json.loads((work / "config.json").read_text())
     assert config["model"]["deep_supervision"] is True  # nnU-Net's network, unchanged
     assert config["trainer"]["optimizer"] == "sgd"
-    (prediction,) = sorted((work / "predictions").glob("*.nii.gz"))  # fold 0 of 5: one case
+    (prediction,) = sorted((work / "predictions").glob("*.nii.gz"))  # fold 0 of 3: one case
     assert nib.load(prediction).shape == (240, 240, 155)
     with (work / "metrics.csv").open() as handle:
         assert len(list(csv.DictReader(handle))) == 3
@@ -168,6 +176,77 @@ def test_info():
     result = unetseg("info", "--no-devices")
     assert result.returncode == 0, result.stderr
     assert "keras" in result.stdout.lower()
+
+
+def test_info_works_when_the_backend_does_not():
+    # The bug-report command must run when the thing to report is a broken backend.
+    env = {**os.environ, "KERAS_BACKEND": "bogus"}
+    result = subprocess.run(
+        [sys.executable, "-m", "unetseg", "info"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "keras backend  unavailable" in result.stdout
+    assert "bogus" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def scored_cases(tmp_path_factory):
+    """Two small generated cases and a folder of perfect predictions."""
+    import shutil
+
+    from unetseg.data import find_brats_cases, write_synthetic_brats
+
+    root = tmp_path_factory.mktemp("scored")
+    write_synthetic_brats(root / "truth", 2, shape=(24, 24, 16), seed=0, progress=False)
+    (root / "predictions").mkdir()
+    for record in find_brats_cases(root / "truth", require_labels=True):
+        shutil.copy(record["label"], root / "predictions" / f"{record['id']}.nii.gz")
+    return root
+
+
+def _one_error_line(capsys, code, expected):
+    captured = capsys.readouterr()
+    assert code == 2, captured.err
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1, captured.err
+    assert expected in lines[0], lines[0]
+    return lines[0]
+
+
+def test_evaluate_names_case_ids_it_does_not_know(scored_cases, tmp_path, capsys):
+    from unetseg.cli import main
+
+    code = main(
+        [
+            "evaluate",
+            str(scored_cases / "predictions"),
+            str(scored_cases / "truth"),
+            "--output",
+            str(tmp_path / "m.csv"),
+            "--cases",
+            "BraTS20_Training_001",
+            "BraTS20_Training_999",
+        ]
+    )
+    _one_error_line(capsys, code, "No case 'BraTS20_Training_999' in")
+    assert not (tmp_path / "m.csv").exists()
+
+
+def test_an_output_that_is_a_folder_is_one_line_not_a_traceback(scored_cases, tmp_path, capsys):
+    from unetseg.cli import main
+
+    folder = tmp_path / "metrics.csv"
+    folder.mkdir()
+    arguments = ["evaluate", str(scored_cases / "predictions"), str(scored_cases / "truth")]
+    code = main([*arguments, "--output", str(folder)])
+    _one_error_line(capsys, code, str(folder))
+    assert list(folder.iterdir()) == []  # nothing half-written beside it either
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv"]
 
 
 @pytest.mark.parametrize(

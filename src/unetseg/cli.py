@@ -123,6 +123,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     records = find_brats_cases(args.truth, require_labels=True)
     if args.cases:
+        known = {r["id"] for r in records}
+        if unknown := [case for case in args.cases if case not in known]:
+            raise UnetsegError(
+                f"No case {', '.join(map(repr, unknown))} in {args.truth} "
+                f"(it has {len(known)} cases with segmentations)."
+            )
         wanted = set(args.cases)
         records = [r for r in records if r["id"] in wanted]
     else:  # the cases that were predicted
@@ -257,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))
-    except (UnetsegError, FileNotFoundError, FileExistsError) as error:
+    except (UnetsegError, OSError) as error:  # OSError: a missing, locked or wrong-kind path
         if args.debug:
             raise
         print(f"unetseg {args.command}: error: {error}", file=sys.stderr)

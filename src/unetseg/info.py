@@ -101,14 +101,32 @@ def environment_report(*, devices: bool = True) -> dict[str, Any]:
         "cpu": cpu_description(),
         "packages": {name: _installed_version(name) for name in _PACKAGES},
     }
-    import keras
+    try:
+        import keras
 
-    backend = keras.backend.backend()
+        backend = keras.backend.backend()
+    except Exception as error:  # noqa: BLE001 - the bug report must work without a backend
+        report["keras_backend"] = f"unavailable: {type(error).__name__}: {error}"
+        if devices:
+            report["devices"] = []
+        report["registries"] = {}
+        return report
     report["keras_backend"] = backend
     if devices:
-        report["devices"] = _backend_devices(backend)
-    report["registries"] = {group: registry.names() for group, registry in all_registries().items()}
+        try:
+            report["devices"] = _backend_devices(backend)
+        except Exception as error:  # noqa: BLE001
+            report["devices"] = [f"unavailable: {type(error).__name__}: {error}"]
+    report["registries"] = {group: _names(registry) for group, registry in all_registries().items()}
     return report
+
+
+def _names(registry: Any) -> list[str]:
+    """A registry's names, or the error that loading its built-ins raised."""
+    try:
+        return registry.names()
+    except Exception as error:  # noqa: BLE001
+        return [f"unavailable: {type(error).__name__}: {error}"]
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -127,6 +145,8 @@ def format_report(report: dict[str, Any]) -> str:
     if registries:
         for group, names in registries.items():
             lines.append(f"{group:<14} {', '.join(names) or '(empty)'}")
+    elif str(report["keras_backend"]).startswith("unavailable"):
+        lines.append("registries     unavailable without Keras")
     else:
         lines.append("registries     none loaded yet")
     return "\n".join(lines)

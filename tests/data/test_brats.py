@@ -56,6 +56,31 @@ def test_official_layout_with_name_mapping_and_survival(tmp_path):
     assert records[2]["grade"] is None
 
 
+def test_csv_files_written_by_a_windows_spreadsheet_are_read(tmp_path):
+    from unetseg.data.brats import read_name_mapping, read_survival_info
+
+    mapping = (
+        "Grade,TCGA_TCIA_subject_ID,BraTS_2020_subject_ID\nHGG,Ségolène,BraTS20_Training_001\n"
+    )
+    (tmp_path / "name_mapping.csv").write_bytes(mapping.encode("cp1252"))
+    assert read_name_mapping(tmp_path / "name_mapping.csv") == {"BraTS20_Training_001": "HGG"}
+    survival = (
+        "Brats20ID,Age,Survival_days,Extent_of_Resection\nBraTS20_Training_001,60,289,GTR é\n"
+    )
+    (tmp_path / "survival_info.csv").write_bytes(survival.encode("cp1252"))
+    info = read_survival_info(tmp_path / "survival_info.csv")
+    assert info["BraTS20_Training_001"]["extent_of_resection"] == "GTR é"
+
+
+def test_a_csv_file_of_unknown_encoding_is_named(tmp_path):
+    from unetseg.data.brats import read_name_mapping
+
+    path = tmp_path / "name_mapping.csv"
+    path.write_bytes(b"Grade,BraTS_2020_subject_ID\nHGG,\x81\x8d\x90\n")
+    with pytest.raises(DataError, match=r"name_mapping\.csv is neither UTF-8 nor Windows-1252"):
+        read_name_mapping(path)
+
+
 def test_kaggle_layout_with_the_odd_segmentation_name(tmp_path):
     root = tmp_path / "BraTS2020_TrainingData" / "MICCAI_BraTS2020_TrainingData"
     make_case(root, "BraTS20_Training_354", extension=".nii")

@@ -86,21 +86,42 @@ def _case_record(folder: Path) -> dict[str, Any]:
     return {"id": case, "image": images, "label": str(label) if label else None}
 
 
+def _read_csv(path: str | os.PathLike[str]) -> tuple[list[str], list[dict[str, str]]]:
+    """The columns and rows of a CSV file: UTF-8 (with or without a BOM), or Windows-1252
+    as spreadsheet programs on Windows write it.
+
+    Raises:
+        DataError: If the file is neither.
+    """
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            with open(path, newline="", encoding=encoding) as handle:
+                reader = csv.DictReader(handle)
+                rows = list(reader)
+                return list(reader.fieldnames or []), rows
+        except UnicodeDecodeError:
+            continue
+        except csv.Error as error:
+            raise DataError(f"{path} is not a readable CSV file: {error}") from error
+    raise DataError(f"{path} is neither UTF-8 nor Windows-1252 text.")
+
+
 def read_name_mapping(path: str | os.PathLike[str]) -> dict[str, str]:
     """Read ``name_mapping.csv``: BraTS 2020 case id → grade (``HGG`` or ``LGG``).
 
     Raises:
         DataError: If the file lacks the ``Grade`` or ``BraTS_2020_subject_ID`` column.
     """
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        columns = set(reader.fieldnames or [])
-        needed = {"Grade", "BraTS_2020_subject_ID"}
-        if not needed <= columns:
-            raise DataError(
-                f"{path} lacks the columns {sorted(needed - columns)}; found {sorted(columns)}."
-            )
-        return {row["BraTS_2020_subject_ID"].strip(): row["Grade"].strip() for row in reader}
+    fieldnames, rows = _read_csv(path)
+    columns = set(fieldnames)
+    needed = {"Grade", "BraTS_2020_subject_ID"}
+    if not needed <= columns:
+        raise DataError(
+            f"{path} lacks the columns {sorted(needed - columns)}; found {sorted(columns)}."
+        )
+    return {
+        (row["BraTS_2020_subject_ID"] or "").strip(): (row["Grade"] or "").strip() for row in rows
+    }
 
 
 def _number(text: str) -> float | None:
@@ -116,24 +137,21 @@ def read_survival_info(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]
     Survival is a number of days for most cases and text for some (``"ALIVE (361 days
     later)"``): ``survival_days`` is then ``None`` and ``survival_raw`` keeps the text.
     """
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        id_column = next(
-            (c for c in reader.fieldnames or [] if c.lower().startswith("brats")), None
-        )
-        if id_column is None:
-            raise DataError(f"{path} has no case id column (Brats20ID); found {reader.fieldnames}.")
-        info = {}
-        for row in reader:
-            raw = (row.get("Survival_days") or "").strip()
-            days = _number(raw)
-            info[row[id_column].strip()] = {
-                "age": _number(row.get("Age", "")),
-                "survival_days": int(days) if days is not None else None,
-                "survival_raw": raw or None,
-                "extent_of_resection": (row.get("Extent_of_Resection") or "").strip() or None,
-            }
-        return info
+    fieldnames, rows = _read_csv(path)
+    id_column = next((c for c in fieldnames if c.lower().startswith("brats")), None)
+    if id_column is None:
+        raise DataError(f"{path} has no case id column (Brats20ID); found {fieldnames}.")
+    info = {}
+    for row in rows:
+        raw = (row.get("Survival_days") or "").strip()
+        days = _number(raw)
+        info[(row[id_column] or "").strip()] = {
+            "age": _number(row.get("Age", "")),
+            "survival_days": int(days) if days is not None else None,
+            "survival_raw": raw or None,
+            "extent_of_resection": (row.get("Extent_of_Resection") or "").strip() or None,
+        }
+    return info
 
 
 def find_brats_cases(
