@@ -38,6 +38,7 @@ __all__ = [
     "BratsPostprocess",
     "LabelMapPostprocess",
     "brats_submission_name",
+    "is_brats_task",
     "keep_largest_component",
     "probabilities_to_brats_labels",
     "read_label_map",
@@ -121,6 +122,18 @@ def suppress_small_enhancing(
     small[0] = False
     result[small[components]] = replace_with
     return result
+
+
+def is_brats_task(task: Task | str) -> bool:
+    """Whether ``task`` labels its voxels as BraTS does (0, 1, 2 and enhancing tumour 4),
+    so that :class:`BratsPostprocess` and the enhancing-tumour threshold apply.
+
+    Example:
+        >>> is_brats_task("brats_regions"), is_brats_task("brats_classes")
+        (True, True)
+    """
+    labels = set(resolve_task(task).labels)
+    return labels <= set(BRATS_LABELS) and ENHANCING_LABEL in labels
 
 
 def keep_largest_component(labels: Any, task: Task | str, channels: Sequence[str]) -> np.ndarray:
@@ -373,10 +386,7 @@ class BratsPostprocess(LabelMapPostprocess):
         largest_component: Sequence[str] = (),
     ) -> None:
         super().__init__(task, threshold, largest_component)
-        if (
-            not set(self.task.labels) <= set(BRATS_LABELS)
-            or ENHANCING_LABEL not in self.task.labels
-        ):
+        if not is_brats_task(self.task):
             raise ConfigError(
                 f"BratsPostprocess needs a BraTS task (labels {list(BRATS_LABELS)}), got "
                 f"{self.task.name!r} with labels {list(self.task.labels)}; use "

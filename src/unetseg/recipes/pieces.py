@@ -36,12 +36,12 @@ from unetseg.inference import (
     LabelMapPostprocess,
     Predictor,
     SlidingWindowInferer,
+    is_brats_task,
     load_model,
 )
 from unetseg.networks import NORMS, output_activation
 from unetseg.recipes.config import AugmentSection, DataSection, RecipeConfig
 from unetseg.recipes.postprocessing import PostprocessingChoice
-from unetseg.regions import BRATS_LABELS
 from unetseg.task import BRATS_REGIONS, Task, resolve_task
 from unetseg.training import Trainer
 from unetseg.transforms import (
@@ -270,7 +270,7 @@ def build_trainer(config: RecipeConfig, work_dir: Path) -> Trainer:
 def _postprocess(
     task: Task, min_enhancing_voxels: int, largest_component: Sequence[str] = ()
 ) -> LabelMapPostprocess:
-    if set(task.labels) <= set(BRATS_LABELS) and 4 in task.labels:
+    if is_brats_task(task):
         return BratsPostprocess(
             min_enhancing_voxels=min_enhancing_voxels,
             task=task,

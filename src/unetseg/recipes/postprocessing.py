@@ -36,7 +36,7 @@ from unetseg.inference import (
     keep_largest_component,
     read_label_map,
 )
-from unetseg.inference.postprocess import suppress_small_enhancing
+from unetseg.inference.postprocess import is_brats_task, suppress_small_enhancing
 from unetseg.metrics import dice
 from unetseg.task import Task
 
@@ -103,10 +103,6 @@ def _scores(task: Task, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[
     return scores
 
 
-def _is_brats(task: Task) -> bool:
-    return set(task.labels) <= {0, 1, 2, 4} and 4 in task.labels
-
-
 def choose_postprocessing(
     predictor: Predictor,
     records: Sequence[dict[str, Any]],
@@ -154,7 +150,7 @@ def choose_postprocessing(
             chosen.append(channel)
             current, scores = trial, trial_scores
     threshold = 0
-    if _is_brats(task):
+    if is_brats_task(task):
         et = next(
             n
             for n, labels in zip(task.channel_names, task.channel_labels, strict=True)
