@@ -8,9 +8,12 @@ instead. Keras and TensorFlow are imported only by the subcommands that need the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import re
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +29,51 @@ RECIPE_FOLDERS = (
     Path(__file__).resolve().parent / "recipes",
     Path(__file__).resolve().parents[2] / "examples" / "brats2020" / "configs",
 )
+
+
+# What TensorFlow and its libraries print on the process's stderr while starting, even
+# with TF_CPP_MIN_LOG_LEVEL set (absl's "before InitializeLog" notice, CUDA probes).
+_NATIVE_START_UP = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog|[IWE]\d{4} \d\d:\d\d:\d\d"
+    r"|To enable the following instructions|.*oneDNN custom operations|.*TF-TRT Warning)"
+)
+
+
+@contextlib.contextmanager
+def _quiet_native_start_up() -> Iterator[None]:
+    """Hide the start-up lines native libraries write to file descriptor 2 in the block;
+    pass on every other line (a Python warning, an error)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [
+                line
+                for line in captured.read().decode("utf-8", "replace").splitlines()
+                if not _NATIVE_START_UP.match(line)
+            ]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)
+
+
+def _start_keras() -> None:
+    """Import Keras (and start its backend) without the backend's start-up lines."""
+    try:
+        with _quiet_native_start_up():
+            import keras  # noqa: F401
+    except (ImportError, ValueError) as error:  # an unknown or broken backend
+        backend = os.environ.get("KERAS_BACKEND", "the configured backend")
+        raise UnetsegError(
+            f"Keras cannot start its backend {backend!r} ({error}); set KERAS_BACKEND to "
+            "tensorflow, jax or torch ('unetseg info --no-devices' shows what is installed)."
+        ) from error
 
 
 def _recipe_path(name: str) -> Path:
@@ -97,7 +145,14 @@ def _predict(args: argparse.Namespace) -> int:
     if len(runs) == 1 and config.inference.choose_postprocessing and chosen.is_file():
         choice = PostprocessingChoice.read(chosen)
     predictor = build_predictor(config, models, choice)
-    paths = predictor.predict(records, args.output, overwrite=args.overwrite)
+    provenance = {
+        "inference": config.inference.to_dict(),
+        "spacing": config.data.spacing,
+        "postprocessing": choice.to_dict() if choice is not None else None,
+    }
+    paths = predictor.predict(
+        records, args.output, overwrite=args.overwrite, provenance=provenance
+    )
     print(f"{len(paths)} predictions in {args.output}")
     return 0
 
@@ -143,6 +198,28 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(evaluation.format_summary())
     print(f"Per-case metrics in {args.output}")
     return 0
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """Refuse missing inputs and outputs of the wrong kind, naming them, before any work."""
+    inputs = {
+        "train": [("--data", args.__dict__.get("data"))],
+        "predict": [("RUN", run) for run in args.__dict__.get("run", [])]
+        + [("CASES", args.__dict__.get("cases")), ("--model", args.__dict__.get("model"))],
+        "evaluate": [
+            ("PREDICTIONS", args.__dict__.get("predictions")),
+            ("TRUTH", args.__dict__.get("truth")),
+        ],
+    }[args.command]
+    for name, value in inputs:
+        if value is not None and not Path(value).exists():
+            raise UnetsegError(f"{name} {value} does not exist.")
+    folders = {"train": "work_dir", "predict": "output"}.get(args.command)
+    folder = args.__dict__.get(folders) if folders else None
+    if folder is not None and Path(folder).exists() and not Path(folder).is_dir():
+        raise UnetsegError(f"{folder} is a file; the {folders.replace('_', '-')} must be a folder.")
+    if args.command == "evaluate" and Path(args.output).is_dir():
+        raise UnetsegError(f"--output {args.output} is a folder; give the CSV file to write.")
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -228,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint", choices=("best", "last"), default="best", help="which model (default best)"
     )
     predict.add_argument("--model", help="a .keras file to use instead of the run's checkpoint")
-    predict.add_argument("--overwrite", action="store_true", help="redo cases already written")
+    predict.add_argument("--overwrite", action="store_true", help="predict every case again, replacing files already in OUTPUT")
     _add_set_option(predict, "override an inference setting, e.g. --set inference.tta=true")
     predict.set_defaults(handler=_predict)
 
@@ -262,6 +339,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command in ("train", "predict", "evaluate"):
+            _check_paths(args)  # before the seconds Keras takes to start
+            if not args.debug:
+                _start_keras()
         return int(args.handler(args))
     except (UnetsegError, OSError) as error:  # OSError: a missing, locked or wrong-kind path
         if args.debug:

@@ -14,8 +14,9 @@ traceback to find a mistake we could have caught at the door.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 __all__ = [
     "ConfigError",
@@ -27,6 +28,7 @@ __all__ = [
     "UnknownNameError",
     "check_choice",
     "did_you_mean",
+    "in_case",
 ]
 
 
@@ -67,6 +69,36 @@ class MissingDependencyError(UnetsegError, ImportError):
 
 class PluginWarning(UserWarning):
     """A third-party plugin could not be loaded; unetseg goes on without it."""
+
+
+@contextlib.contextmanager
+def in_case(case_id: object) -> Iterator[None]:
+    """Name the case in any error raised by the block: work on one case of many (caching,
+    prediction) must say which case failed.
+
+    A :class:`UnetsegError` keeps its type and gains the prefix ``Case '<id>': `` unless
+    its message names the case already; an :class:`OSError` (an unreadable file)
+    becomes a :class:`DataError` with that prefix. Other exceptions are bugs, not bad
+    data, and pass unchanged (with a note naming the case).
+
+    Example:
+        >>> with in_case("BraTS20_Training_007"):
+        ...     raise DataError("the label map contains labels [3]")
+        Traceback (most recent call last):
+        ...
+        unetseg.errors.DataError: Case 'BraTS20_Training_007': the label map contains labels [3]
+    """
+    try:
+        yield
+    except UnetsegError as error:
+        if repr(str(case_id)) in str(error):  # named already (quoted, as messages do)
+            raise
+        raise type(error)(f"Case {str(case_id)!r}: {error}") from error
+    except OSError as error:
+        raise DataError(f"Case {str(case_id)!r}: {error}") from error
+    except Exception as error:
+        error.add_note(f"unetseg: while processing case {str(case_id)!r}.")
+        raise
 
 
 def did_you_mean(name: str, candidates: Iterable[str], *, n: int = 3) -> str:

@@ -149,7 +149,67 @@ def test_predictor_skips_written_cases_unless_told(tmp_path, case):
     assert (output / "BraTS20_Validation_001.nii.gz").stat().st_mtime_ns == before
     predictor.predict([record], output, overwrite=True, progress=False)
     assert len(calls) == 2 * first
-    assert sorted(p.name for p in output.iterdir()) == ["BraTS20_Validation_001.nii.gz"]
+    assert sorted(p.name for p in output.iterdir()) == [
+        "BraTS20_Validation_001.nii.gz",
+        "predictions.json",
+    ]
+
+
+def _counting_predictor():
+    calls = []
+
+    def counting(batch):
+        calls.append(1)
+        return _region_logits(batch)
+
+    inferer = SlidingWindowInferer((16, 16, 16), batch_size=8)
+    return Predictor(counting, inferer, task="brats_regions"), calls
+
+
+def test_predictor_refuses_files_it_did_not_write_before_predicting(tmp_path, case):
+    record, _ = case
+    predictor, calls = _counting_predictor()
+    output = tmp_path / "out"
+    output.mkdir()
+    stale = output / "BraTS20_Validation_001.nii.gz"
+    stale.write_bytes(b"garbage")
+    with pytest.raises(DataError, match=r"BraTS20_Validation_001.nii.gz \(not written by"):
+        predictor.predict([record], output, progress=False)
+    assert calls == []
+    assert stale.read_bytes() == b"garbage"
+    predictor.predict([record], output, overwrite=True, progress=False)
+    assert nib.load(str(stale)).shape == record_shape(record)
+
+
+def record_shape(record):
+    return nib.load(str(record["image"][0])).shape
+
+
+def test_predictor_refuses_files_of_other_settings_or_changed_since(tmp_path, case):
+    record, _ = case
+    predictor, calls = _counting_predictor()
+    output = tmp_path / "out"
+    predictor.predict([record], output, progress=False, provenance={"tta": False})
+    done = len(calls)
+    predictor.predict([record], output, progress=False, provenance={"tta": False})
+    assert len(calls) == done  # resumed: nothing to do
+    with pytest.raises(DataError, match="another model or other settings"):
+        predictor.predict([record], output, progress=False, provenance={"tta": True})
+    written = output / "BraTS20_Validation_001.nii.gz"
+    written.write_bytes(written.read_bytes()[:-10])  # truncated since
+    with pytest.raises(DataError, match="changed since it was written"):
+        predictor.predict([record], output, progress=False, provenance={"tta": False})
+    assert len(calls) == done
+
+
+def test_a_damaged_manifest_is_named(tmp_path, case):
+    record, _ = case
+    predictor, _ = _counting_predictor()
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / "predictions.json").write_text("{not json")
+    with pytest.raises(DataError, match="predictions.json is not a prediction manifest"):
+        predictor.predict([record], output, progress=False)
 
 
 def test_predictor_refuses_bad_records_and_models(tmp_path, case):

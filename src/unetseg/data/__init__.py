@@ -25,9 +25,19 @@ from unetseg.data.brats import (
 )
 from unetseg.data.cache import CachedCase, PreprocessedCache
 from unetseg.data.dataset import Dataset
-from unetseg.data.patches import PatchDataset
 from unetseg.data.synthetic import BRATS_SHAPE, QUICK_SHAPE, generate_case, write_synthetic_brats
-from unetseg.data.tf_dataset import as_tf_dataset
+
+# Keras (and its backend, seconds to start) is imported only by what needs it, so
+# finding, generating and caching cases does not start TensorFlow.
+_LAZY = {"PatchDataset": "unetseg.data.patches", "as_tf_dataset": "unetseg.data.tf_dataset"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "BRATS_SHAPE",

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from unetseg.errors import DataError
+from unetseg.errors import DataError, in_case
 from unetseg.fileio import atomic_write, to_json_value
 
 __all__ = ["CachedCase", "PreprocessedCache"]
@@ -115,7 +115,8 @@ class PreprocessedCache:
                 todo, description=f"Preprocessing {len(todo)} cases into {self.folder}"
             )
         for record in iterator:
-            self._build_case(record)
+            with in_case(record["id"]):
+                self._build_case(record)
         return [self.case(str(r["id"])) for r in records]
 
     def _build_case(self, record: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ probabilities into a BraTS label map on the source grid and writes it; the
 """
 
 from unetseg.inference.ensemble import Ensemble
+from unetseg.inference.manifest import PredictionManifest, model_digest
 from unetseg.inference.postprocess import (
     BratsPostprocess,
     LabelMapPostprocess,
@@ -33,6 +34,7 @@ __all__ = [
     "BratsPostprocess",
     "Ensemble",
     "LabelMapPostprocess",
+    "PredictionManifest",
     "Predictor",
     "SlidingWindowInferer",
     "apply_activation",
@@ -42,6 +44,7 @@ __all__ = [
     "is_brats_task",
     "keep_largest_component",
     "load_model",
+    "model_digest",
     "probabilities_to_brats_labels",
     "read_label_map",
     "restore_geometry",

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+import zipfile
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from unetseg.errors import ConfigError, DataError
+from unetseg.errors import ConfigError, DataError, in_case
+from unetseg.inference.manifest import PredictionManifest, model_digest
 from unetseg.inference.postprocess import (
     LabelMapPostprocess,
     brats_submission_name,
@@ -36,6 +38,11 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Model file {path} does not exist.")
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise DataError(
+            f"Cannot load {path}: it is not a .keras file (a .keras file is a zip archive; "
+            f"this one is corrupt, truncated or of another format, {path.stat().st_size} bytes)."
+        )
     load_keras_components()  # the loss, metrics and schedule saved with the model
     try:
         return keras.saving.load_model(path)
@@ -163,6 +170,12 @@ class Predictor:
             DataError: If the preprocessing gives no image or no metadata.
         """
         case_id = record.get("id", "<no id>")
+        with in_case(case_id):
+            return self._probabilities(record, case_id)
+
+    def _probabilities(
+        self, record: dict[str, Any], case_id: str
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         prepared = self.preprocess(dict(record))
         if isinstance(prepared, list):
             raise DataError(
@@ -190,6 +203,10 @@ class Predictor:
         Raises:
             DataError: If the preprocessing gives no image or no metadata.
         """
+        with in_case(record.get("id", "<no id>")):
+            return self._predict_record(record)
+
+    def _predict_record(self, record: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
         probabilities, prepared = self.probabilities(record)
         meta = prepared[meta_key(self.image_key)]
         labels = self.postprocess(probabilities, meta)
@@ -208,14 +225,32 @@ class Predictor:
         *,
         overwrite: bool = False,
         progress: bool = True,
+        provenance: Mapping[str, Any] | None = None,
     ) -> list[Path]:
         """Segment every case and write its label map; return the written paths.
 
-        Cases whose output file exists are skipped unless ``overwrite``, so an
-        interrupted run is resumed by running it again. Each file is written atomically.
+        What wrote each file is recorded in ``output_dir/predictions.json``
+        (:class:`~unetseg.inference.manifest.PredictionManifest`): a digest of the
+        model's weights and ``provenance``. A case whose file was written by this model
+        with this provenance, and is unchanged since, is skipped, so an interrupted run
+        resumes when started again; any other file already there (another model or
+        settings, another program, changed since) is refused before anything is
+        predicted, unless ``overwrite``, which predicts every case again. Each file is
+        written atomically, then recorded.
+
+        Args:
+            records: The cases (``{"id": ..., "image": [paths]}``).
+            output_dir: The folder of the label maps (created if needed).
+            overwrite: Predict every case, replacing files already there.
+            progress: Show a progress bar.
+            provenance: JSON-compatible settings that decide the result besides the
+                model's weights (the command line gives the inference and
+                post-processing settings), recorded and compared.
 
         Raises:
-            DataError: If a record has no ``id``, or two records share one.
+            DataError: If a record has no ``id``, two records share one, or
+                ``output_dir`` holds files of these cases that this predictor did not
+                write (without ``overwrite``); the message names them.
         """
         records = list(records)
         output_dir = Path(output_dir)
@@ -227,8 +262,25 @@ class Predictor:
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise DataError(f"Case ids must be unique; repeated: {duplicates}.")
+        if output_dir.exists() and not output_dir.is_dir():
+            raise DataError(f"The output folder {output_dir} is a file.")
         paths = [output_dir / self.file_name(i) for i in ids]
-        todo = [(r, p) for r, p in zip(records, paths, strict=True) if overwrite or not p.exists()]
+        manifest = PredictionManifest(output_dir)
+        source = {"model": model_digest(self.model), **dict(provenance or {})}
+        todo = []
+        stale = []
+        for record, path in zip(records, paths, strict=True):
+            if overwrite or not path.exists():
+                todo.append((record, path))
+            elif not manifest.is_current(path.name, source):
+                stale.append(f"{path.name} ({manifest.describe(path.name)})")
+        if stale:
+            raise DataError(
+                f"{output_dir} already holds {len(stale)} prediction(s) that this model and "
+                f"these settings did not write: {'; '.join(stale[:3])}"
+                f"{' ...' if len(stale) > 3 else ''}. Predict into another folder, delete "
+                "them, or overwrite (--overwrite) to predict every case again."
+            )
         iterator: Iterable[tuple[dict[str, Any], Path]] = todo
         if progress and todo:
             from rich.progress import track
@@ -237,4 +289,5 @@ class Predictor:
         for record, path in iterator:
             labels, meta = self.predict_record(record)
             write_label_map(labels, path, meta, overwrite=True)
+            manifest.record(path.name, source)
         return paths

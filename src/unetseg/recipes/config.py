@@ -97,6 +97,10 @@ class DataSection(ConfigSection):
         spacing: 3D recipes: resample every case to this voxel size in mm before
             training and prediction (nnU-Net's low-resolution plan); predictions are
             brought back to each case's own grid. Left out: each case's own grid.
+        allow_constant_channels: Train on and predict cases with a constant image
+            channel (an empty or blank modality); by default such a case is refused
+            with an error naming it and the file
+            (:class:`~unetseg.transforms.CheckNonConstantd`).
     """
 
     prefix: ClassVar[str] = "data"
@@ -110,6 +114,7 @@ class DataSection(ConfigSection):
     modalities: tuple[int, ...] | None = None
     slice_range: tuple[int, int] | None = None
     spacing: tuple[float, float, float] | None = None
+    allow_constant_channels: bool = False
 
     def __post_init__(self) -> None:
         if self.path is not None and not self.path.strip():

@@ -28,7 +28,7 @@ from unetseg.data import (
     write_synthetic_brats,
 )
 from unetseg.data.slices import SliceDataset, VolumeSlicesd
-from unetseg.errors import ConfigError
+from unetseg.errors import ConfigError, in_case
 from unetseg.fileio import write_json
 from unetseg.inference import (
     BratsPostprocess,
@@ -45,6 +45,7 @@ from unetseg.recipes.postprocessing import PostprocessingChoice
 from unetseg.task import BRATS_REGIONS, Task, resolve_task
 from unetseg.training import Trainer
 from unetseg.transforms import (
+    CheckNonConstantd,
     Compose,
     CropForegroundd,
     EncodeLabelsd,
@@ -61,6 +62,7 @@ __all__ = [
     "build_predictor",
     "build_trainer",
     "case_preprocessing",
+    "check_model_fits",
     "find_or_generate",
     "preprocessing",
     "slice_preprocessing",
@@ -162,13 +164,18 @@ def preprocessing(
     with_label: bool = True,
     task: Task | str = BRATS_REGIONS,
     spacing: Sequence[float] | None = None,
+    allow_constant_channels: bool = False,
 ) -> Compose:
     """The deterministic preprocessing of 3D training and prediction: load the four
-    modalities (and the label), resample them to ``spacing`` if given (linear for the
+    modalities (and the label), refuse a constant modality (unless
+    ``allow_constant_channels``), resample them to ``spacing`` if given (linear for the
     image, nearest for the label), encode the label for ``task``, z-score each modality
     over the brain, crop to the brain."""
     keys = ["image", "label"] if with_label else ["image"]
-    steps: list[Any] = [LoadImaged(keys)]
+    steps: list[Any] = [
+        LoadImaged(keys),
+        CheckNonConstantd("image", allow=allow_constant_channels),
+    ]
     if spacing is not None:
         modes = ["bilinear", "nearest"][: len(keys)]
         steps.append(Spacingd(keys, pixdim=tuple(spacing), mode=modes))
@@ -190,6 +197,7 @@ def slice_preprocessing(config: RecipeConfig, with_label: bool = True) -> Compos
     return Compose(
         [
             LoadImaged(keys),
+            CheckNonConstantd("image", allow=data.allow_constant_channels),
             VolumeSlicesd(
                 keys,
                 slice_range=data.slice_range,
@@ -205,7 +213,9 @@ def case_preprocessing(config: RecipeConfig, with_label: bool = True) -> Compose
     """:func:`slice_preprocessing` for a 2D network, :func:`preprocessing` for a 3D one."""
     if config.spatial_dims == 2:
         return slice_preprocessing(config, with_label)
-    return preprocessing(with_label, config.task, config.data.spacing)
+    return preprocessing(
+        with_label, config.task, config.data.spacing, config.data.allow_constant_channels
+    )
 
 
 def augmentation(augment: AugmentSection, seed: int) -> Compose | None:
@@ -236,15 +246,13 @@ def training_data(
     seed, settings = config.recipe.seed, config.train
     if config.spatial_dims == 2:
         prepare = slice_preprocessing(config)
-        prepared = [prepare(dict(record)) for record in train]
+        prepared = _prepare_each(prepare, train)
         images = np.concatenate([p["image"] for p in prepared])
         targets = np.concatenate([p["label"] for p in prepared])
         print(f"{len(images)} training slices of {images.shape[1:]}")
-        validation = [(p["image"], p["label"]) for p in map(prepare, map(dict, val))]
+        validation = [(p["image"], p["label"]) for p in _prepare_each(prepare, val)]
         return SliceDataset(images, targets, batch_size=settings.batch_size, seed=seed), validation
-    cache = PreprocessedCache(
-        work_dir / "cache", preprocessing(True, config.task, config.data.spacing), seed=seed
-    )
+    cache = PreprocessedCache(work_dir / "cache", case_preprocessing(config), seed=seed)
     cases = {c.id: c for c in cache.build([*train, *val], progress=False)}
     patches = PatchDataset(
         [cases[r["id"]] for r in train],
@@ -257,6 +265,14 @@ def training_data(
         workers=settings.workers,
     )
     return patches, [cases[r["id"]] for r in val]
+
+
+def _prepare_each(prepare: Compose, records: Sequence[Record]) -> list[Record]:
+    prepared = []
+    for record in records:
+        with in_case(record["id"]):
+            prepared.append(prepare(dict(record)))
+    return prepared
 
 
 def build_trainer(config: RecipeConfig, work_dir: Path) -> Trainer:
@@ -294,9 +310,12 @@ def build_predictor(
             ``inference.min_enhancing_voxels`` and no component step.
     """
     task = resolve_task(config.task)
-    if isinstance(model, list | tuple):
-        model = Ensemble(model, task.activation) if len(model) > 1 else model[0]
-    model = load_model(model) if isinstance(model, str | os.PathLike) else model
+    models = list(model) if isinstance(model, list | tuple) else [model]
+    named = [str(m) if isinstance(m, str | os.PathLike) else "the model" for m in models]
+    models = [load_model(m) if isinstance(m, str | os.PathLike) else m for m in models]
+    for name, loaded in zip(named, models, strict=True):
+        check_model_fits(loaded, config, name)
+    model = Ensemble(models, task.activation) if len(models) > 1 else models[0]
     inference = config.inference
     logits = not isinstance(model, Ensemble) and output_activation(model) is None
     inferer = SlidingWindowInferer(
@@ -311,6 +330,39 @@ def build_predictor(
     else:
         postprocess = _postprocess(task, inference.min_enhancing_voxels)
     return Predictor(model, inferer, case_preprocessing(config, with_label=False), postprocess)
+
+
+def check_model_fits(model: Any, config: RecipeConfig, name: str = "the model") -> None:
+    """Refuse a model that cannot have been trained by this recipe: its input rank and
+    channels against the recipe's network (2D or 3D, the modalities), its (first)
+    output's channels against the task. Checked before any case is read, so an
+    unrelated ``--model`` is a one-line error, not a failure deep inside inference.
+
+    Raises:
+        ConfigError: Naming the model, what it takes or gives, and what the recipe needs.
+    """
+    inputs = getattr(model, "inputs", None)
+    outputs = getattr(model, "outputs", None)
+    if not inputs or not outputs:
+        return  # a subclassed model or a function: nothing to compare before calling it
+    if len(inputs) != 1:
+        raise ConfigError(f"{name} takes {len(inputs)} inputs; a recipe's network takes one image.")
+    dims, channels = config.spatial_dims, config.network.in_channels
+    shape = tuple(inputs[0].shape)
+    if len(shape) != dims + 2 or shape[-1] not in (None, channels):
+        raise ConfigError(
+            f"{name} takes inputs of shape {shape}, but the recipe feeds {dims}D images with "
+            f"{channels} channels (batch, {', '.join(['size'] * dims)}, {channels}): it is not "
+            "a model of this recipe."
+        )
+    task = resolve_task(config.task)
+    produced = tuple(outputs[0].shape)[-1]
+    if produced != task.out_channels:
+        raise ConfigError(
+            f"{name} outputs {produced} channels, but the task {task.name!r} has "
+            f"{task.out_channels} ({', '.join(task.channel_names)}): it is not a model of "
+            "this recipe."
+        )
 
 
 def window_size_warning(config: RecipeConfig) -> str | None:

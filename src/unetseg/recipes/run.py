@@ -41,7 +41,11 @@ def _claim_work_dir(config: RecipeConfig, work_dir: Path, force: bool) -> None:
     path = work_dir / "recipe.json"
     wanted = config.to_dict()
     if path.is_file() and not force:
-        stored = json.loads(path.read_text(encoding="utf-8"))
+        # Read back through the configuration, so a setting added since (with its
+        # default) is no difference.
+        stored = RecipeConfig.from_dict(
+            json.loads(path.read_text(encoding="utf-8")), where=str(path)
+        ).to_dict()
         differing = [
             f"{section}.{key}: {stored.get(section, {}).get(key)!r} → {value!r}"
             for section, values in wanted.items()

@@ -12,7 +12,8 @@ last draw, which is how their dictionary forms apply one draw to every key.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,10 +21,13 @@ from numpy.polynomial import legendre
 from scipy import ndimage
 
 from unetseg.errors import ConfigError, DataError
-from unetseg.transforms.base import RandomizableTransform, Transform
+from unetseg.transforms.base import MapTransform, RandomizableTransform, Transform
 from unetseg.transforms.dictionary import ArrayTransformd, RandArrayTransformd
+from unetseg.transforms.metadata import meta_key
 
 __all__ = [
+    "CheckNonConstant",
+    "CheckNonConstantd",
     "ClipIntensityPercentiles",
     "ClipIntensityPercentilesd",
     "NormalizeIntensity",
@@ -70,6 +74,61 @@ def as_image(image: Any, owner: str) -> np.ndarray:
 
 def _spatial_axes(array: np.ndarray) -> tuple[int, ...]:
     return tuple(range(array.ndim - 1))
+
+
+class CheckNonConstant(Transform):
+    """Refuse an image with a constant channel: an empty (all-zero) or blank scan.
+
+    A missing modality exported as zeros, or a scan that failed to reconstruct, has no
+    contrast; a network trained on it or asked about it answers anyway (tens of
+    thousands of "tumour" voxels on a blank scan). The image passes unchanged.
+
+    Args:
+        allow: Let constant channels through (a data set where a modality is
+            missing on purpose).
+        names: A name per channel for the message (file names, modalities).
+
+    Raises:
+        DataError: Naming each constant channel and its value.
+
+    Example:
+        >>> image = np.stack([np.arange(8.0), np.zeros(8)], axis=-1)
+        >>> CheckNonConstant(names=["flair.nii.gz", "t1.nii.gz"])(image)
+        Traceback (most recent call last):
+        ...
+        unetseg.errors.DataError: The image has a constant channel: 1 (t1.nii.gz) is 0.0 everywhere; ...
+        >>> CheckNonConstant(allow=True)(image).shape
+        (8, 2)
+    """
+
+    def __init__(self, allow: bool = False, names: Sequence[str] | None = None) -> None:
+        self.allow = bool(allow)
+        self.names = None if names is None else [str(n) for n in names]
+
+    def __call__(self, image: Any, names: Sequence[str] | None = None) -> Any:
+        if self.allow:
+            return image
+        array = np.asarray(image)
+        if array.ndim < 2:
+            raise DataError(
+                f"CheckNonConstant expects a channels-last image (*spatial, C), got shape "
+                f"{array.shape}."
+            )
+        flat = array.reshape(-1, array.shape[-1])
+        constant = np.flatnonzero(np.all(flat == flat[:1], axis=0))
+        if constant.size == 0:
+            return image
+        names = names if names is not None else self.names
+        described = [
+            f"{c}{f' ({names[c]})' if names is not None and c < len(names) else ''} is "
+            f"{float(flat[0, c])} everywhere"
+            for c in constant
+        ]
+        raise DataError(
+            f"The image has a constant channel: {'; '.join(described)}; an empty or blank "
+            "scan cannot be segmented. Replace it, or allow it on purpose (allow=True; in a "
+            "recipe data.allow_constant_channels=true)."
+        )
 
 
 class ReplaceNonFinite(Transform):
@@ -501,6 +560,36 @@ class RandBiasField(RandomIntensityTransform):
 
 
 # -- dictionary forms ----------------------------------------------------------------
+
+
+class CheckNonConstantd(MapTransform):
+    """Dictionary form of :class:`CheckNonConstant`; the message names the channels by
+    the files they were loaded from (``"<key>_meta"["filenames"]``) when known.
+
+    Example:
+        >>> record = {"image": np.ones((4, 4, 2)), "image_meta": {"filenames": ["a", "b"]}}
+        >>> CheckNonConstantd("image")(record)
+        Traceback (most recent call last):
+        ...
+        unetseg.errors.DataError: The image has a constant channel: 0 (a) is 1.0 everywhere; 1 (b) ...
+    """
+
+    def __init__(
+        self,
+        keys: Hashable | Sequence[Hashable],
+        allow: bool = False,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.check = CheckNonConstant(allow=allow)
+
+    def __call__(self, record: dict) -> dict:
+        for key in self.key_iterator(record):
+            meta = record.get(meta_key(key))
+            files = meta.get("filenames") if isinstance(meta, Mapping) else None
+            names = [Path(str(f)).name for f in files] if files else None
+            self.check(record[key], names)
+        return record
 
 
 class ReplaceNonFinited(ArrayTransformd):
