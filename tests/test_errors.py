@@ -65,3 +65,22 @@ def test_check_choice_names_option_value_and_choices():
 def test_check_choice_rejects_non_strings():
     with pytest.raises(UnknownNameError, match="mode 3"):
         check_choice(3, ["constant"], what="mode")
+
+
+def test_in_case_names_the_case_once_and_keeps_the_error_type():
+    from unetseg.errors import ConfigError, DataError, in_case
+
+    with pytest.raises(ConfigError, match=r"^Case 'c7': bad setting$"), in_case("c7"):
+        raise ConfigError("bad setting")
+    with pytest.raises(DataError, match=r"^Case 'c7': .*missing.nii"), in_case("c7"):
+        open("/nonexistent/missing.nii")  # noqa: SIM115 - an OSError on purpose
+
+    def nested():
+        with in_case("c7"), in_case("c7"):
+            raise DataError("inner")
+
+    with pytest.raises(DataError, match=r"^Case 'c7': inner$"):  # named once
+        nested()
+    with pytest.raises(ZeroDivisionError) as raised, in_case("c7"):  # a bug stays a bug
+        _ = 1 / 0
+    assert "while processing case 'c7'" in raised.value.__notes__[0]

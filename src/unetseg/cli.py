@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import tempfile
+import typing
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -150,9 +151,7 @@ def _predict(args: argparse.Namespace) -> int:
         "spacing": config.data.spacing,
         "postprocessing": choice.to_dict() if choice is not None else None,
     }
-    paths = predictor.predict(
-        records, args.output, overwrite=args.overwrite, provenance=provenance
-    )
+    paths = predictor.predict(records, args.output, overwrite=args.overwrite, provenance=provenance)
     print(f"{len(paths)} predictions in {args.output}")
     return 0
 
@@ -229,13 +228,27 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line(text: str) -> str:
+    """``text`` with line breaks and other unprintable characters escaped (a path may
+    hold any of them), so an error stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose mistakes are one line, as every other error of the
+    command line (argparse prints the whole usage first)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see '{self.prog} --help')\n")
+
+
 def _add_set_option(parser: argparse.ArgumentParser, help_text: str) -> None:
     parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help=help_text)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``unetseg`` (also used to document the command line)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="unetseg",
         description="U-Net segmentation of brain tumours (BraTS) with Keras 3.",
         epilog="Run 'unetseg COMMAND --help' for the options of a command.",
@@ -305,7 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint", choices=("best", "last"), default="best", help="which model (default best)"
     )
     predict.add_argument("--model", help="a .keras file to use instead of the run's checkpoint")
-    predict.add_argument("--overwrite", action="store_true", help="predict every case again, replacing files already in OUTPUT")
+    predict.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="predict every case again, replacing files already in OUTPUT",
+    )
     _add_set_option(predict, "override an inference setting, e.g. --set inference.tta=true")
     predict.set_defaults(handler=_predict)
 
@@ -347,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UnetsegError, OSError) as error:  # OSError: a missing, locked or wrong-kind path
         if args.debug:
             raise
-        print(f"unetseg {args.command}: error: {error}", file=sys.stderr)
+        print(f"unetseg {args.command}: error: {_one_line(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"unetseg {args.command}: interrupted", file=sys.stderr)

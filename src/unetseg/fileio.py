@@ -21,15 +21,16 @@ from typing import IO, Any
 __all__ = ["atomic_write", "default_permissions", "to_json_value", "write_json"]
 
 
-def default_permissions(path: str | os.PathLike[str]) -> None:
-    """Give ``path`` the permissions a plain ``open`` would (0666 less the umask).
+def default_permissions(path: str | os.PathLike[str], *, folder: bool = False) -> None:
+    """Give ``path`` the permissions a plain ``open`` (or ``mkdir`` for a ``folder``)
+    would: 0666 (0777) less the umask.
 
-    ``tempfile.mkstemp`` creates files readable by their owner only; a result moved
-    into place from one would surprise anyone else who reads the folder.
+    ``tempfile.mkstemp`` and ``mkdtemp`` create files and folders their owner alone can
+    read; a result moved into place from one would surprise anyone else who reads it.
     """
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    os.chmod(path, (0o777 if folder else 0o666) & ~umask)
 
 
 @contextlib.contextmanager

@@ -240,3 +240,18 @@ def test_dataset_applies_the_transform_to_a_copy(cases):
     assert item["id"] == cases[1]["id"]
     assert item["image"].shape[-1] == 4
     assert isinstance(cases[1]["image"], list)  # the records keep their paths
+
+
+def test_an_error_while_caching_names_the_case(cases, tmp_path):
+    import nibabel as nib
+
+    broken = dict(cases[1])
+    label = nib.load(broken["label"])
+    values = np.asarray(label.dataobj).copy()
+    values[0, 0, 0] = 3  # not a BraTS label
+    broken["label"] = str(tmp_path / "seg.nii.gz")
+    nib.save(nib.Nifti1Image(values, label.affine), broken["label"])
+    with pytest.raises(DataError, match=rf"^Case '{broken['id']}': .*labels"):
+        PreprocessedCache(tmp_path / "cache", preprocessing()).build(
+            [cases[0], broken], progress=False
+        )

@@ -208,7 +208,7 @@ def test_a_damaged_manifest_is_named(tmp_path, case):
     output = tmp_path / "out"
     output.mkdir()
     (output / "predictions.json").write_text("{not json")
-    with pytest.raises(DataError, match="predictions.json is not a prediction manifest"):
+    with pytest.raises(DataError, match=r"predictions\.json is not a prediction manifest"):
         predictor.predict([record], output, progress=False)
 
 

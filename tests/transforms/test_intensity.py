@@ -179,3 +179,21 @@ def test_bad_options(factory, message):
 def test_image_without_channel_axis_is_refused():
     with pytest.raises(DataError, match=r"channels-last image \(\*spatial, C\), got shape \(5,\)"):
         NormalizeIntensity()(np.arange(5.0))
+
+
+def test_check_non_constant_names_each_constant_channel_and_passes_others():
+    from unetseg.transforms import CheckNonConstant, CheckNonConstantd
+
+    image = np.random.default_rng(0).normal(size=(6, 5, 4, 3)).astype(np.float32)
+    assert CheckNonConstant()(image) is image
+    image[..., 0] = 0.0
+    image[..., 2] = 7.5
+    with pytest.raises(DataError, match=r"0 \(a.nii\) is 0.0 everywhere; 2 \(c.nii\) is 7.5"):
+        CheckNonConstant(names=["a.nii", "b.nii", "c.nii"])(image)
+    assert CheckNonConstant(allow=True)(image) is image
+    record = {"image": image, "image_meta": {"filenames": ["/x/f.nii.gz", "/x/t1.nii.gz", "/x/t2"]}}
+    with pytest.raises(DataError, match=r"0 \(f.nii.gz\).*2 \(t2\)"):
+        CheckNonConstantd("image")(record)
+    assert CheckNonConstantd("image", allow=True)(record) is record
+    with pytest.raises(DataError, match="channels-last"):
+        CheckNonConstant()(np.zeros(3))

@@ -46,6 +46,8 @@ import csv
 import functools
 import importlib.resources
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +56,7 @@ from numpy.polynomial import legendre
 from scipy import ndimage
 
 from unetseg.errors import ConfigError
-from unetseg.fileio import atomic_write
+from unetseg.fileio import atomic_write, default_permissions
 from unetseg.transforms.geometry import rotation_matrix
 from unetseg.transforms.io import SaveImage
 
@@ -322,13 +324,18 @@ def write_synthetic_brats(
     Returns:
         The case folders, in order.
 
+    Each case is written into a hidden temporary folder and moved into place when
+    complete, so an interrupted run leaves no half-written case.
+
     Raises:
-        ConfigError: For a number of cases below 1 or a bad shape.
+        ConfigError: For a number of cases below 1, a bad shape or a negative seed.
     """
     if not isinstance(num_cases, int) or num_cases < 1:
         raise ConfigError(f"num_cases must be a positive integer, got {num_cases!r}.")
     if len(shape) != 3 or min(shape) < 16:
         raise ConfigError(f"shape must be three sizes of at least 16, got {shape!r}.")
+    if not isinstance(seed, int | np.integer) or seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0, got {seed!r}.")
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     kind = "Validation" if validation else "Training"
@@ -344,13 +351,21 @@ def write_synthetic_brats(
     for index in indices:
         case = f"BraTS20_{kind}_{index + 1:03d}"
         folder = root / case
-        folder.mkdir(exist_ok=True)
         case_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
         image, label = generate_case(shape, case_seed)
-        for channel, modality in enumerate(_MODALITIES):
-            image_saver(np.rint(image[..., channel]), folder / f"{case}_{modality}.nii.gz", meta)
-        if not validation:
-            label_saver(label, folder / f"{case}_seg.nii.gz", meta)
+        partial = Path(tempfile.mkdtemp(prefix=f".{case}.", suffix=".partial", dir=root))
+        try:
+            for channel, modality in enumerate(_MODALITIES):
+                path = partial / f"{case}_{modality}.nii.gz"
+                image_saver(np.rint(image[..., channel]), path, meta)
+            if not validation:
+                label_saver(label, partial / f"{case}_seg.nii.gz", meta)
+            default_permissions(partial, folder=True)
+            if folder.exists():
+                shutil.rmtree(folder)
+            partial.rename(folder)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
         grades.append((case, "HGG" if (label == 4).any() else "LGG"))
         folders.append(folder)
     mapping = root / ("name_mapping_validation_data.csv" if validation else "name_mapping.csv")

@@ -35,6 +35,8 @@ from unetseg.transforms.base import (
 from unetseg.transforms.dictionary import ArrayTransformd, RandArrayTransformd
 from unetseg.transforms.geometry import crop_box, resample_to_shape, uncrop_box
 from unetseg.transforms.intensity import (
+    CheckNonConstant,
+    CheckNonConstantd,
     ClipIntensityPercentiles,
     ClipIntensityPercentilesd,
     NormalizeIntensity,
@@ -51,8 +53,6 @@ from unetseg.transforms.intensity import (
     RandScaleIntensityd,
     RandShiftIntensity,
     RandShiftIntensityd,
-    CheckNonConstant,
-    CheckNonConstantd,
     ReplaceNonFinite,
     ReplaceNonFinited,
     ScaleIntensity,
@@ -105,6 +105,8 @@ __all__ = [
     "AsDiscreted",
     "CenterSpatialCrop",
     "CenterSpatialCropd",
+    "CheckNonConstant",
+    "CheckNonConstantd",
     "ClipIntensityPercentiles",
     "ClipIntensityPercentilesd",
     "Compose",
@@ -148,8 +150,6 @@ __all__ = [
     "RandomizableTransform",
     "RegionsToBratsLabels",
     "RegionsToBratsLabelsd",
-    "CheckNonConstant",
-    "CheckNonConstantd",
     "ReplaceNonFinite",
     "ReplaceNonFinited",
     "SaveImage",
