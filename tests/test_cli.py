@@ -256,7 +256,8 @@ def test_an_output_that_is_a_folder_is_one_line_not_a_traceback(scored_cases, tm
         (["train", "quick", "--set", "train.epoch=2"], "unknown setting train.epoch"),
         (["train", "3d_fullres"], "pass --data"),
         (["evaluate", "nowhere", "nowhere"], "nowhere"),
-        (["predict", "nowhere", "nowhere", "out"], "no recipe.json"),
+        (["predict", "nowhere", "nowhere", "out"], "RUN nowhere does not exist"),
+        (["predict", ".", ".", "out"], "no recipe.json"),
     ],
 )
 def test_mistakes_give_one_line_and_exit_code_2(tmp_path, arguments, message):

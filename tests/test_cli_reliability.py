@@ -175,16 +175,21 @@ def test_an_error_is_one_line_without_the_backends_start_up_lines(tmp_path):
     assert "Keras cannot start its backend 'bogus'" in line
 
 
-def test_synth_does_not_start_keras(tmp_path):
+def test_synth_and_evaluate_do_not_start_keras(tmp_path):
+    cases = str(tmp_path / "cases")
     code = (
-        "import sys; from unetseg.cli import main; "
-        f"assert main(['synth', {str(tmp_path / 'cases')!r}, '--cases', '1', "
-        "'--shape', '16', '16', '16']) == 0; "
+        "import sys, shutil, pathlib; from unetseg.cli import main; "
+        f"assert main(['synth', {cases!r}, '--cases', '1', '--shape', '16', '16', '16']) == 0; "
+        f"label = next(pathlib.Path({cases!r}).glob('*/*_seg.nii.gz')); "
+        f"shutil.copy(label, pathlib.Path({str(tmp_path)!r}) / 'BraTS20_Training_001.nii.gz'); "
+        f"assert main(['evaluate', {str(tmp_path)!r}, {cases!r}, '--output', "
+        f"{str(tmp_path / 'm.csv')!r}]) == 0; "
         "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert len(list((tmp_path / "cases").iterdir())) == 2  # the case and name_mapping.csv
+    assert "1.0000" in result.stdout  # the label scored against itself
+    assert (tmp_path / "m.csv").is_file()
 
 
 # -- random settings: accepted, or refused in one line -----------------------------------

@@ -2,7 +2,9 @@
 
 Every subcommand has ``--help``. A user mistake (a missing file, a bad setting) ends
 with one clear line on stderr and exit code 2; ``--debug`` shows the traceback
-instead. Keras and TensorFlow are imported only by the subcommands that need them.
+instead. Keras and its backend are imported only by the subcommands that run a
+network (``train``, ``predict``), after their paths are checked, without the backend's
+start-up lines; ``synth``, ``evaluate`` and ``info --no-devices`` never start one.
 """
 
 from __future__ import annotations
@@ -173,7 +175,7 @@ def _check_same_inputs(first: Path, config: RecipeConfig, run: Path, other: Reci
 
 def _evaluate(args: argparse.Namespace) -> int:
     from unetseg.data import find_brats_cases
-    from unetseg.recipes import evaluate_predictions
+    from unetseg.inference import evaluate_predictions
 
     records = find_brats_cases(args.truth, require_labels=True)
     if args.cases:
@@ -358,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in ("train", "predict", "evaluate"):
             _check_paths(args)  # before the seconds Keras takes to start
-            if not args.debug:
+            if args.command != "evaluate" and not args.debug:
                 _start_keras()
         return int(args.handler(args))
     except (UnetsegError, OSError) as error:  # OSError: a missing, locked or wrong-kind path

@@ -78,7 +78,7 @@ METRICS: Registry[Any] = Registry(
     "metric",
     entry_point_group="unetseg.metrics",
     keras_serializable=True,
-    builtins="unetseg.metrics",
+    builtins="unetseg.metrics.streaming",
 )
 
 #: NumPy functions ``f(prediction, truth, spacing=None) -> float`` on binary masks of

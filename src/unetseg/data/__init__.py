@@ -15,6 +15,8 @@
   prefetched ``tf.data.Dataset``.
 """
 
+from typing import TYPE_CHECKING
+
 from unetseg.data.brats import (
     MODALITIES,
     find_brats_cases,
@@ -26,19 +28,18 @@ from unetseg.data.brats import (
 from unetseg.data.cache import CachedCase, PreprocessedCache
 from unetseg.data.dataset import Dataset
 from unetseg.data.synthetic import BRATS_SHAPE, QUICK_SHAPE, generate_case, write_synthetic_brats
+from unetseg.lazy import lazy_attributes
 
 # Keras (and its backend, seconds to start) is imported only by what needs it, so
-# finding, generating and caching cases does not start TensorFlow.
-_LAZY = {"PatchDataset": "unetseg.data.patches", "as_tf_dataset": "unetseg.data.tf_dataset"}
+# finding, generating and caching cases does not start it.
+__getattr__ = lazy_attributes(
+    __name__,
+    {"PatchDataset": "unetseg.data.patches", "as_tf_dataset": "unetseg.data.tf_dataset"},
+)
 
-
-def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+if TYPE_CHECKING:
+    from unetseg.data.patches import PatchDataset
+    from unetseg.data.tf_dataset import as_tf_dataset
 
 __all__ = [
     "BRATS_SHAPE",

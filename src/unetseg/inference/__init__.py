@@ -7,7 +7,9 @@ probabilities into a BraTS label map on the source grid and writes it; the
 :class:`Predictor` does all of it for a list of cases.
 """
 
-from unetseg.inference.ensemble import Ensemble
+from typing import TYPE_CHECKING
+
+from unetseg.inference.evaluation import evaluate_predictions
 from unetseg.inference.manifest import PredictionManifest, model_digest
 from unetseg.inference.postprocess import (
     BratsPostprocess,
@@ -21,14 +23,35 @@ from unetseg.inference.postprocess import (
     suppress_small_enhancing,
     write_label_map,
 )
-from unetseg.inference.predictor import Predictor, background_outside_input, load_model
-from unetseg.inference.sliding_window import (
-    SlidingWindowInferer,
-    apply_activation,
-    gaussian_importance_map,
-    sliding_window_inference,
-    window_starts,
+from unetseg.lazy import lazy_attributes
+
+# What runs a network imports Keras, on first use: reading, writing and scoring label
+# maps (the command line's ``evaluate``) does not start a backend.
+_KERAS_MODULES = {
+    "unetseg.inference.ensemble": ["Ensemble"],
+    "unetseg.inference.predictor": ["Predictor", "background_outside_input", "load_model"],
+    "unetseg.inference.sliding_window": [
+        "SlidingWindowInferer",
+        "apply_activation",
+        "gaussian_importance_map",
+        "sliding_window_inference",
+        "window_starts",
+    ],
+}
+__getattr__ = lazy_attributes(
+    __name__, {name: module for module, names in _KERAS_MODULES.items() for name in names}
 )
+
+if TYPE_CHECKING:
+    from unetseg.inference.ensemble import Ensemble
+    from unetseg.inference.predictor import Predictor, background_outside_input, load_model
+    from unetseg.inference.sliding_window import (
+        SlidingWindowInferer,
+        apply_activation,
+        gaussian_importance_map,
+        sliding_window_inference,
+        window_starts,
+    )
 
 __all__ = [
     "BratsPostprocess",
@@ -40,6 +63,7 @@ __all__ = [
     "apply_activation",
     "background_outside_input",
     "brats_submission_name",
+    "evaluate_predictions",
     "gaussian_importance_map",
     "is_brats_task",
     "keep_largest_component",

@@ -12,6 +12,9 @@
 Background is excluded by default everywhere.
 """
 
+from typing import TYPE_CHECKING
+
+from unetseg.lazy import lazy_attributes
 from unetseg.metrics.brats import (
     BRATS_EMPTY_HD95,
     METRIC_NAMES,
@@ -32,15 +35,29 @@ from unetseg.metrics.overlap import (
     sensitivity,
     specificity,
 )
-from unetseg.metrics.streaming import (
-    ConfusionMetric,
-    DiceMetric,
-    IoUMetric,
-    SensitivityMetric,
-    SpecificityMetric,
-    region_dice_metrics,
-)
 from unetseg.registries import METRICS, VOLUME_METRICS
+
+# The Keras metrics import Keras on first use (or on the first lookup in METRICS):
+# scoring volumes with NumPy does not start a backend.
+_STREAMING = [
+    "ConfusionMetric",
+    "DiceMetric",
+    "IoUMetric",
+    "SensitivityMetric",
+    "SpecificityMetric",
+    "region_dice_metrics",
+]
+__getattr__ = lazy_attributes(__name__, dict.fromkeys(_STREAMING, "unetseg.metrics.streaming"))
+
+if TYPE_CHECKING:
+    from unetseg.metrics.streaming import (
+        ConfusionMetric,
+        DiceMetric,
+        IoUMetric,
+        SensitivityMetric,
+        SpecificityMetric,
+        region_dice_metrics,
+    )
 
 __all__ = [
     "BRATS_EMPTY_HD95",

@@ -18,6 +18,7 @@ Example:
     ``run(load_config("quick.toml", ["train.epochs=2"]), "runs/quick")``
 """
 
+from unetseg.inference import evaluate_predictions
 from unetseg.recipes.config import (
     AugmentSection,
     DataSection,
@@ -43,7 +44,7 @@ from unetseg.recipes.pieces import (
     window_size_warning,
 )
 from unetseg.recipes.postprocessing import PostprocessingChoice, choose_postprocessing
-from unetseg.recipes.report import RecipeResult, evaluate_predictions, report, worst_first
+from unetseg.recipes.report import RecipeResult, report, worst_first
 from unetseg.recipes.run import run
 
 __all__ = [

@@ -1,8 +1,7 @@
 """What a recipe reports: the BraTS evaluation of its predictions, figures, a summary.
 
-:func:`evaluate_predictions` scores written predictions against the truth the BraTS
-way (also the command line's ``evaluate``), refusing a prediction that does not lie
-on its truth's grid. :func:`report` writes ``metrics.csv`` and ``summary.csv``, draws
+:func:`report` scores the written predictions the BraTS way
+(:func:`~unetseg.inference.evaluate_predictions`), writes ``metrics.csv`` and ``summary.csv``, draws
 the figures, computes the original notebook's metric for 2D recipes and returns a
 :class:`RecipeResult`.
 """
@@ -11,23 +10,26 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from unetseg.errors import DataError
 from unetseg.fileio import write_json
-from unetseg.inference import Predictor, brats_submission_name, read_label_map
-from unetseg.metrics import BratsEvaluation, evaluate_brats, pooled_soft_dice
+from unetseg.inference import (
+    Predictor,
+    brats_submission_name,
+    evaluate_predictions,
+    read_label_map,
+)
+from unetseg.metrics import BratsEvaluation, pooled_soft_dice
 from unetseg.recipes.config import RecipeConfig
 from unetseg.recipes.pieces import slice_preprocessing
 from unetseg.transforms import LoadImage
 
-__all__ = ["RecipeResult", "evaluate_predictions", "report", "worst_first"]
+__all__ = ["RecipeResult", "report", "worst_first"]
 
 Record = dict[str, Any]
 
@@ -50,56 +52,6 @@ class RecipeResult:
     seconds: float
     figures: list[Path]
     notebook_metric: dict[str, Any] | None = None
-
-
-def _same_grid(prediction: Path, truth: Path, pmeta: dict, tmeta: dict) -> None:
-    if pmeta["spatial_shape"] != tmeta["spatial_shape"]:
-        raise DataError(
-            f"The prediction {prediction} has shape {pmeta['spatial_shape']} but its truth "
-            f"{truth} has {tmeta['spatial_shape']}."
-        )
-    if not np.allclose(pmeta["affine"], tmeta["affine"], atol=1e-3):
-        raise DataError(
-            f"The prediction {prediction} and its truth {truth} lie on different grids "
-            f"(affines differ: voxel size {pmeta['spacing']} vs {tmeta['spacing']}, origin "
-            f"{np.round(pmeta['affine'][:3, 3], 2).tolist()} vs "
-            f"{np.round(tmeta['affine'][:3, 3], 2).tolist()}); scoring them voxel by voxel "
-            "would be wrong."
-        )
-
-
-def evaluate_predictions(
-    prediction_dir: str | os.PathLike[str], truth_records: Sequence[Record]
-) -> BratsEvaluation:
-    """Score ``prediction_dir/<id>.nii.gz`` against each record's label, the BraTS way.
-
-    Each case is scored with its own voxel spacing (for HD95).
-
-    Raises:
-        DataError: If a prediction is missing, a case has no truth, a file cannot be
-            read, or a prediction is not on its truth's grid (shape or affine); the
-            message names the files.
-    """
-    prediction_dir = Path(prediction_dir)
-    missing = [
-        r["id"]
-        for r in truth_records
-        if not (prediction_dir / brats_submission_name(r["id"])).is_file()
-    ]
-    if missing:
-        raise DataError(f"{prediction_dir} has no prediction for {', '.join(missing)}.")
-
-    def cases() -> Iterator[tuple[str, np.ndarray, np.ndarray, tuple[float, ...]]]:
-        for record in truth_records:
-            if not record.get("label"):
-                raise DataError(f"Case {record['id']} has no ground-truth segmentation.")
-            path = prediction_dir / brats_submission_name(record["id"])
-            predicted, pmeta = read_label_map(path)
-            truth, tmeta = read_label_map(record["label"])
-            _same_grid(path, Path(record["label"]), pmeta, tmeta)
-            yield record["id"], predicted, truth, tmeta["spacing"]
-
-    return evaluate_brats(cases())
 
 
 def worst_first(evaluation: BratsEvaluation) -> list[str]:
