@@ -76,7 +76,7 @@ def in_case(case_id: object) -> Iterator[None]:
     """Name the case in any error raised by the block: work on one case of many (caching,
     prediction) must say which case failed.
 
-    A :class:`UnetsegError` keeps its type and gains the prefix ``Case '<id>': `` unless
+    A :class:`UnetsegError` keeps its type and gains the prefix ``Case '<id>':`` unless
     its message names the case already; an :class:`OSError` (an unreadable file)
     becomes a :class:`DataError` with that prefix. Other exceptions are bugs, not bad
     data, and pass unchanged (with a note naming the case).
