@@ -29,3 +29,12 @@ def test_readme_has_exactly_the_two_setup_commands():
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "readme_command.py test README.md" in ci
+
+
+def test_the_landing_page_and_installation_give_the_readme_commands():
+    """The docs show the set-up commands verbatim, under the same markers as the README."""
+    for page in ("index.md", "installation.md"):
+        text = (ROOT / "docs" / page).read_text()
+        for which in ("main", "test"):
+            block = f"<!-- {which}-command -->\n```bash\n{readme_command(which)}\n```"
+            assert block in text, (page, which)
