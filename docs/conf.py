@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import sys
+from pathlib import Path
 
 import unetseg
 
@@ -20,6 +23,7 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
     "myst_parser",
+    "sphinx-mathjax-offline",  # MathJax from the package, not a CDN: math renders offline
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -28,18 +32,89 @@ exclude_patterns = ["_build", "README.md"]
 templates_path = ["_templates"]
 
 # API reference, generated from the docstrings (Google style).
+# Each package's page documents what its ``__all__`` exports (imported names too), at
+# the path users import it from.
 autosummary_generate = True
-autosummary_imported_members = False
+autosummary_ignore_module_all = False
+autosummary_imported_members = True
 autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
+autodoc_typehints_description_target = "documented_params"
 autodoc_typehints_format = "short"
+autodoc_class_signature = "separated"
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_rtype = False
 
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
+
+
+# Every reference must resolve (``-n -W`` in CI): a dead link fails the build. The
+# build is offline, so names of Python, NumPy and Keras are not linked (no intersphinx
+# inventories can be fetched); they are left as text rather than reported.
+nitpicky = True
+nitpick_ignore_regex = [
+    (
+        r"py:.*",
+        r"(numpy|np|collections\.abc|typing|os|pathlib|types|csv|abc|keras|tf|tensorflow)"
+        r"(\..*)?",
+    ),
+    (r"py:.*", r"(open|Callable|Sequence|Mapping|Iterable|Iterator|Path|Any|Self)"),
+    (r"py:.*", r"unetseg\.registry\.T"),  # the type variable of Registry[T]
+]
+
+
+# The modules the API reference documents (its pages list their ``__all__``).
+_API_MODULES = re.findall(
+    r"^   (unetseg[\w.]*)$", (Path(__file__).parent / "api.rst").read_text(), flags=re.MULTILINE
+)
+
+
+def _is_public(cls: type) -> bool:
+    """Whether a reader can follow ``cls``: outside unetseg, or exported by a module the
+    API reference documents."""
+    if not cls.__module__.startswith("unetseg"):
+        return cls is not object
+    return any(
+        getattr(sys.modules.get(name), name_of := cls.__name__, None) is cls
+        and name_of in getattr(sys.modules.get(name), "__all__", ())
+        for name in _API_MODULES
+    )
+
+
+def _public_bases(app, name, obj, options, bases):
+    """Show only the base classes a reader can follow: not ``object``, not the
+    internal helpers of a package."""
+    bases[:] = [b for b in bases if _is_public(b)]
+
+
+def _doc_comment_of_reexported_data(app, what, name, obj, options, lines):
+    """A constant a package re-exports is documented by the ``#:`` comment where it is
+    defined (autodoc looks in the package's ``__init__`` and would show ``tuple``'s
+    docstring instead)."""
+    if what != "data" or (lines and "\n".join(lines).strip() != (type(obj).__doc__ or "").strip()):
+        return
+    from sphinx.pycode import ModuleAnalyzer
+
+    package, _, attribute = name.rpartition(".")
+    nearby = sorted(m for m in sys.modules if m == package or m.startswith(package + "."))
+    elsewhere = sorted(m for m in sys.modules if m.startswith("unetseg.") and m not in nearby)
+    for module in nearby + elsewhere:
+        try:
+            comments = ModuleAnalyzer.for_module(module).find_attr_docs()
+        except Exception:  # noqa: BLE001 - a module without source: look further
+            continue
+        if ("", attribute) in comments and getattr(sys.modules[module], attribute, None) is obj:
+            lines[:] = list(comments["", attribute])
+            return
+
+
+def setup(app):
+    app.connect("autodoc-process-bases", _public_bases)
+    app.connect("autodoc-process-docstring", _doc_comment_of_reexported_data)
+
 
 html_theme = "furo"
 html_title = f"unetseg {release}"

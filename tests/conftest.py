@@ -27,6 +27,12 @@ settings.register_profile("dev", deadline=None, max_examples=100)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
+def pytest_collection_modifyitems(items):
+    """Run the slow tests first: with several workers (``-n auto``) the long end-to-end
+    runs then overlap with the many short tests instead of finishing alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture
 def isolated_registry_index(monkeypatch):
     """Let a test create pluggable registries without leaking them into the global index."""

@@ -134,7 +134,8 @@ class ConfigSection:
         return f"{cls.prefix}.{field}" if cls.prefix else field
 
     def check(self, condition: bool, field: str, expectation: str) -> None:
-        """Raise a :class:`ConfigError` naming ``field`` and its value unless ``condition``.
+        """Raise a :class:`~unetseg.errors.ConfigError` naming ``field`` and its value,
+        unless ``condition``.
 
         ``expectation`` completes "<section.field> ...", e.g. ``"must be >= 1"``.
         """

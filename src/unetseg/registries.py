@@ -50,7 +50,7 @@ __all__ = [
 #: Task descriptions (:class:`~unetseg.task.Task`) by name: ``brats_regions``, ...
 TASKS: Registry[Any] = Registry("task", entry_point_group="unetseg.tasks", builtins="unetseg.task")
 
-#: Network presets by name: functions returning a :class:`~unetseg.networks.UNetConfig`.
+#: Network presets by name, functions returning a :class:`~unetseg.networks.UNetConfig`.
 NETWORKS: Registry[Callable[..., Any]] = Registry(
     "network", entry_point_group="unetseg.networks", builtins="unetseg.networks"
 )
@@ -102,7 +102,7 @@ OPTIMIZERS: Registry[Callable[..., Any]] = Registry(
 )
 
 #: Operation kind → the function ``f(array, operation) -> array`` that undoes a spatial
-#: operation recorded in a record's metadata (see :mod:`unetseg.transforms.metadata`).
+#: operation recorded in a record's metadata (see ``unetseg.transforms.metadata``).
 INVERSES: Registry[Callable[..., Any]] = Registry(
     "inverse operation", builtins="unetseg.transforms.metadata"
 )

@@ -69,8 +69,8 @@ __all__ = [
     "normalize_name",
 ]
 
-# The modules whose import registers Keras-serialisable objects (layers, losses,
-# metrics, schedules). Named here as strings so the foundation imports nothing above it.
+#: The modules whose import registers Keras-serialisable objects (layers, losses,
+#: metrics, schedules), named as strings so the foundation imports nothing above it.
 KERAS_COMPONENT_MODULES = (
     "unetseg.networks",
     "unetseg.losses",
@@ -162,7 +162,7 @@ class Registry(Generic[T]):
         kind: What the registry holds, in the singular (``"loss"``); used in messages.
         entry_point_group: The entry-point group plugins use to add entries, for
             example ``"unetseg.losses"``. ``None`` disables plugin discovery. A
-            registry with a group is listed by :func:`all_registries`.
+            registry with a group is listed by :func:`~unetseg.registry.all_registries`.
         keras_serializable: Whether to register every entry with Keras'
             serialisation framework as well.
         builtins: The module whose import registers the built-in entries

@@ -16,7 +16,7 @@ from unetseg.errors import ConfigError, DataError
 
 __all__ = ["ACTIVATIONS", "prepare_target", "spatial_axes"]
 
-#: The output activations: ``"sigmoid"`` (independent channels) and ``"softmax"``
+#: The output activations, ``"sigmoid"`` (independent channels) and ``"softmax"``
 #: (exclusive classes). Losses, metrics, the inferer and tasks speak of these.
 ACTIVATIONS = ("sigmoid", "softmax")
 

@@ -1,4 +1,4 @@
-"""What a segmentation network's outputs mean: one :class:`Task` description.
+"""What a segmentation network's outputs mean: one :class:`~unetseg.task.Task` description.
 
 A network's output channels are either
 
@@ -177,7 +177,7 @@ class Task:
 
     @property
     def scored_channels(self) -> tuple[int, ...]:
-        """The channels that metrics score: every region, or every class but background."""
+        """The channels that metrics score, every region or every class but background."""
         first = 1 if self.kind == "classes" else 0
         return tuple(range(first, self.out_channels))
 
@@ -330,12 +330,12 @@ def resolve_task(spec: Task | str | Mapping[str, Any]) -> Task:
     )
 
 
-#: BraTS as regions (the challenge's evaluation): WT, TC, ET with sigmoid outputs.
+#: BraTS as regions (the challenge's evaluation), WT, TC, ET with sigmoid outputs.
 BRATS_REGIONS: Task = TASKS.register(
     "brats_regions", Task.regions("brats_regions", _BRATS_REGION_LABELS, paint=(2, 1, 4))
 )
 
-#: BraTS as exclusive classes (the original notebook): background, NCR, ED, ET.
+#: BraTS as exclusive classes (the original notebook), background, NCR, ED, ET.
 BRATS_CLASSES: Task = TASKS.register(
     "brats_classes",
     Task.classes("brats_classes", {"background": 0, "NCR": 1, "ED": 2, "ET": 4}),

@@ -26,6 +26,7 @@ from unetseg.regions import BRATS_REGIONS, labels_to_regions
 
 __all__ = ["REGION_COLOURS", "overlay", "training_curves"]
 
+#: The contour colour of each BraTS region (whole tumour, tumour core, enhancing tumour).
 REGION_COLOURS = {"WT": "#f5c400", "TC": "#e8542a", "ET": "#2ab0e8"}
 
 

@@ -1,17 +1,17 @@
 """Data: BraTS 2020 discovery and splits, generated cases, a cache and patch batches.
 
-- :mod:`~unetseg.data.brats`: :func:`find_brats_cases` in the official and Kaggle
+- ``unetseg.data.brats``: :func:`find_brats_cases` in the official and Kaggle
   layouts, ``name_mapping.csv`` and ``survival_info.csv``, deterministic splits.
-- :mod:`~unetseg.data.synthetic`: :func:`write_synthetic_brats` writes BraTS-like
+- ``unetseg.data.synthetic``: :func:`write_synthetic_brats` writes BraTS-like
   cases in the official layout.
 
-- :mod:`~unetseg.data.dataset`: :class:`Dataset`, records plus a transform chain.
-- :mod:`~unetseg.data.cache`: :class:`PreprocessedCache`, preprocessing once into
+- ``unetseg.data.dataset``: :class:`Dataset`, records plus a transform chain.
+- ``unetseg.data.cache``: :class:`PreprocessedCache`, preprocessing once into
   memory-mappable ``.npy`` files.
-- :mod:`~unetseg.data.patches`: :class:`PatchDataset`, batches of random patches
+- ``unetseg.data.patches``: :class:`PatchDataset`, batches of random patches
   with foreground oversampling as a ``keras.utils.PyDataset``.
 
-- :mod:`~unetseg.data.tf_dataset`: :func:`as_tf_dataset`, the same batches as a
+- ``unetseg.data.tf_dataset``: :func:`as_tf_dataset`, the same batches as a
   prefetched ``tf.data.Dataset``.
 """
 
@@ -27,7 +27,15 @@ from unetseg.data.brats import (
 )
 from unetseg.data.cache import CachedCase, PreprocessedCache
 from unetseg.data.dataset import Dataset
-from unetseg.data.synthetic import BRATS_SHAPE, QUICK_SHAPE, generate_case, write_synthetic_brats
+from unetseg.data.synthetic import (
+    BRATS_FIELD_OF_VIEW,
+    BRATS_SHAPE,
+    QUICK_SHAPE,
+    brats_affine,
+    generate_case,
+    load_anatomy,
+    write_synthetic_brats,
+)
 from unetseg.lazy import lazy_attributes
 
 # Keras (and its backend, seconds to start) is imported only by what needs it, so
@@ -42,6 +50,7 @@ if TYPE_CHECKING:
     from unetseg.data.tf_dataset import as_tf_dataset
 
 __all__ = [
+    "BRATS_FIELD_OF_VIEW",
     "BRATS_SHAPE",
     "MODALITIES",
     "QUICK_SHAPE",
@@ -50,9 +59,11 @@ __all__ = [
     "PatchDataset",
     "PreprocessedCache",
     "as_tf_dataset",
+    "brats_affine",
     "find_brats_cases",
     "generate_case",
     "kfold_splits",
+    "load_anatomy",
     "read_name_mapping",
     "read_survival_info",
     "train_val_test_split",

@@ -7,7 +7,7 @@ exclusive classes: background, necrotic core, oedema, enhancing tumour).
 :class:`VolumeSlicesd` does it to a record and records the operation, so a prediction
 on the slices goes back onto the volume's grid like any other prediction
 (:func:`~unetseg.transforms.invert`; the ``"slices"`` inverse is
-:func:`~unetseg.transforms.geometry.place_slices`). :class:`SliceDataset` serves
+``place_slices``). :class:`SliceDataset` serves
 shuffled batches of slices of many cases as a ``keras.utils.PyDataset``,
 deterministic per ``(seed, epoch, batch)``.
 """

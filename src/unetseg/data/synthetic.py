@@ -248,7 +248,7 @@ def generate_case(
 
     Args:
         shape: The volume shape; the volume always covers the BraTS field of view
-            (:func:`brats_affine` gives its voxel size).
+            (:func:`~unetseg.data.brats_affine` gives its voxel size).
         seed: The case's seed.
         enhancing: Force an enhancing tumour (``True``) or none (``False``); ``None``
             decides at random (about four cases in five have one).

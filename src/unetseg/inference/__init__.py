@@ -2,7 +2,7 @@
 
 :func:`sliding_window_inference` (or a reusable :class:`SlidingWindowInferer`) applies
 a patch-trained network to an image of any size with Gaussian blending and optional
-flip TTA, on every Keras backend. :mod:`~unetseg.inference.postprocess` turns region
+flip TTA, on every Keras backend. ``unetseg.inference.postprocess`` turns region
 probabilities into a BraTS label map on the source grid and writes it; the
 :class:`Predictor` does all of it for a list of cases.
 """

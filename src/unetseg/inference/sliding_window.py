@@ -167,8 +167,8 @@ class SlidingWindowInferer:
         sigma_scale: σ of the Gaussian as a share of the window.
         pad_value: The value the image is padded with where a window is larger.
 
-    After a call, :attr:`model_calls` holds the number of model calls it made and
-    :attr:`windows` the number of windows.
+    After a call, ``model_calls`` holds the number of model calls it made and
+    ``windows`` the number of windows.
 
     Example:
         >>> inferer = SlidingWindowInferer((4, 4), overlap=0.5, batch_size=8, output="logits")

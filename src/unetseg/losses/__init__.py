@@ -3,7 +3,7 @@
 Every loss is a registered, serialisable :class:`keras.losses.Loss`: create one by
 name with ``LOSSES.create("dice_ce", activation="softmax")``, and a model compiled
 with it saves and loads without ``custom_objects``. Losses take logits by default
-(``from_logits=True``). See :mod:`unetseg.losses.base` for the shape conventions.
+(``from_logits=True``). See ``unetseg.losses.base`` for the shape conventions.
 """
 
 from unetseg.losses.base import ACTIVATIONS, LOSSES, SegmentationLoss, build_loss

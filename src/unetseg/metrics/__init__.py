@@ -1,13 +1,13 @@
 """Segmentation metrics: Keras metrics for training and NumPy evaluation of whole volumes.
 
-- :mod:`~unetseg.metrics.streaming`: ``DiceMetric``, ``IoUMetric``,
+- ``unetseg.metrics.streaming``: ``DiceMetric``, ``IoUMetric``,
   ``SensitivityMetric``, ``SpecificityMetric`` — epoch-level Keras metrics,
   registered in :data:`METRICS`.
-- :mod:`~unetseg.metrics.overlap` and :mod:`~unetseg.metrics.distance`: ``dice``,
+- ``unetseg.metrics.overlap`` and ``unetseg.metrics.distance``: ``dice``,
   ``iou``, ``sensitivity``, ``specificity`` and ``hd95`` of binary masks, registered
   in :data:`VOLUME_METRICS`.
-- :mod:`~unetseg.metrics.brats`: the BraTS 2020 evaluation per region (WT, TC, ET).
-- :mod:`~unetseg.metrics.legacy`: the background-inclusive pooled Dice, for comparison.
+- ``unetseg.metrics.brats``: the BraTS 2020 evaluation per region (WT, TC, ET).
+- ``unetseg.metrics.legacy``: the background-inclusive pooled Dice, for comparison.
 
 Background is excluded by default everywhere.
 """

@@ -1,6 +1,6 @@
 """Overlap metrics of binary masks in NumPy: Dice, IoU, sensitivity and specificity.
 
-Conventions, the same as the Keras metrics in :mod:`unetseg.metrics.streaming`:
+Conventions, the same as the Keras metrics in ``unetseg.metrics.streaming``:
 
 - Dice and IoU of two empty masks are 1 (nothing to find, nothing found — the
   BraTS rule); of one empty and one non-empty mask, 0.

@@ -5,7 +5,7 @@ across every batch it sees and computes its score from the totals at
 ``result()``, so the value Keras logs for an epoch is the *dataset-level* score,
 not a mean of per-batch scores (which over-weights small batches and empty
 patches). The formulas and empty-mask conventions are those of the NumPy
-functions in :mod:`unetseg.metrics.overlap`, and tests check the two agree.
+functions in ``unetseg.metrics.overlap``, and tests check the two agree.
 
 Predictions are binarised by the output ``activation``, the word the losses, the
 inferer and the task description (:class:`~unetseg.task.Task`) use too:

@@ -1,4 +1,4 @@
-"""U-Nets for 2D and 3D segmentation, configured by :class:`UNetConfig`.
+"""U-Nets for 2D and 3D segmentation, configured by :class:`~unetseg.networks.UNetConfig`.
 
 - :class:`UNetConfig`: every option of the network; ``build()`` returns a
   ``keras.Model``; ``to_json``/``from_json`` round-trip the configuration.

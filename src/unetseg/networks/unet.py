@@ -3,7 +3,7 @@
 The layout follows nnU-Net's ``PlainConvUNet``: a list of stages, each with its
 number of features, kernel size and stride (anisotropic allowed) and a number of
 convolutions; the decoder mirrors the encoder. Everything else is an option:
-normalisation and activation by name (see :mod:`unetseg.networks.factories`),
+normalisation and activation by name (see ``unetseg.networks.factories``),
 strided-convolution or max-pool downsampling, transposed-convolution or
 interpolation upsampling, residual blocks, attention gates on the skip
 connections, dropout and deep-supervision heads.
@@ -236,7 +236,7 @@ class UNetConfig:
 
     @property
     def total_strides(self) -> tuple[int, ...]:
-        """The product of the strides on each axis: input sizes must be multiples of it."""
+        """The product of the strides on each axis; input sizes must be multiples of it."""
         return tuple(math.prod(s[axis] for s in self.strides) for axis in range(self.spatial_dims))
 
     def _check_input_size(self, input_size: Sequence[int | None]) -> list[int | None]:

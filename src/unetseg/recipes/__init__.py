@@ -7,12 +7,12 @@ with the :class:`~unetseg.training.Trainer`, predicts the held-out cases with th
 :class:`~unetseg.inference.Predictor` (2D and 3D alike), evaluates them the BraTS way
 and draws pictures.
 
-- :mod:`~unetseg.recipes.config`: the configuration, its sections and checks;
-- :mod:`~unetseg.recipes.pieces`: data, preprocessing, training and prediction, each
+- ``unetseg.recipes.config``: the configuration, its sections and checks;
+- ``unetseg.recipes.pieces``: data, preprocessing, training and prediction, each
   from the section it needs;
-- :mod:`~unetseg.recipes.run`: :func:`run`, the whole recipe;
-- :mod:`~unetseg.recipes.postprocessing`: the post-processing chosen on validation;
-- :mod:`~unetseg.recipes.report`: evaluation, figures and the summary.
+- ``unetseg.recipes.run``: :func:`run`, the whole recipe;
+- ``unetseg.recipes.postprocessing``: the post-processing chosen on validation;
+- ``unetseg.recipes.report``: evaluation, figures and the summary.
 
 Example:
     ``run(load_config("quick.toml", ["train.epochs=2"]), "runs/quick")``

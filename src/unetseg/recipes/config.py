@@ -278,7 +278,7 @@ class InferenceSection(ConfigSection):
             validation cases change only if another threshold scores better.
         choose_postprocessing: Choose the post-processing on the validation cases
             after training (the largest component per region, the enhancing-tumour
-            threshold; see :mod:`unetseg.recipes.postprocessing`), as nnU-Net does.
+            threshold; see ``unetseg.recipes.postprocessing``), as nnU-Net does.
     """
 
     prefix: ClassVar[str] = "inference"
@@ -429,7 +429,7 @@ class RecipeConfig(ConfigSection):
 
     @property
     def window(self) -> tuple[int, ...]:
-        """The inference window: ``inference.roi_size``, else the training patch size."""
+        """The inference window, ``inference.roi_size``, else the training patch size."""
         return tuple(self.inference.roi_size or self.train.patch_size)
 
     def trainer_config(self) -> TrainerConfig:

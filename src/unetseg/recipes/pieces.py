@@ -5,7 +5,7 @@ The data (:func:`find_or_generate`, :func:`split_cases`), the per-case preproces
 :func:`case_preprocessing` choosing between them), the training data
 (:func:`training_data`: cached 3D patches or 2D slices), the training
 (:func:`build_trainer`) and the prediction (:func:`build_predictor`, one path for 2D
-and 3D through :class:`~unetseg.inference.Predictor`). :mod:`unetseg.recipes.run`
+and 3D through :class:`~unetseg.inference.Predictor`). ``unetseg.recipes.run``
 puts them together; the command line's ``predict`` reuses :func:`build_predictor`.
 """
 

@@ -59,6 +59,7 @@ def worst_first(evaluation: BratsEvaluation) -> list[str]:
 
     Example:
         >>> import numpy as np
+        >>> from unetseg.metrics import evaluate_brats
         >>> truth = np.zeros((8, 8, 8), np.uint8); truth[2:6, 2:6, 2:6] = 2
         >>> half = truth.copy(); half[2:4] = 0
         >>> worst_first(evaluate_brats([("good", truth, truth), ("poor", half, truth)]))

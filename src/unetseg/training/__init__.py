@@ -1,4 +1,4 @@
-"""Training: the :class:`Trainer`, its callbacks, learning-rate schedules and devices.
+"""The :class:`~unetseg.training.Trainer`, its callbacks, learning-rate schedules, devices.
 
 :class:`Trainer` wraps ``model.fit`` with what a segmentation run needs, configured by
 one typed :class:`TrainerConfig`: optimiser and

@@ -7,19 +7,19 @@ a NumPy ``Generator`` and draw once per call, so image and label move together;
 
 The modules, from the bottom up:
 
-- :mod:`~unetseg.transforms.geometry`: boxes, flips, rotations and resampling as
+- ``unetseg.transforms.geometry``: boxes, flips, rotations and resampling as
   plain functions on arrays;
-- :mod:`~unetseg.transforms.metadata`: ``record["<key>_meta"]``, the log of spatial
+- ``unetseg.transforms.metadata``: ``record["<key>_meta"]``, the log of spatial
   operations and the table of their inverses (:data:`INVERSES`);
-- :mod:`~unetseg.transforms.base`: the machinery (``Transform``, ``MapTransform``,
+- ``unetseg.transforms.base``: the machinery (``Transform``, ``MapTransform``,
   ``Randomizable``, ``RandomizableTransform``, ``Compose``, ``OneOf``);
-- the transforms: NIfTI input and output (:mod:`~unetseg.transforms.io`),
-  intensity (:mod:`~unetseg.transforms.intensity`), labels
-  (:mod:`~unetseg.transforms.labels`), the grid-changing spatial transforms
-  (:mod:`~unetseg.transforms.spatial`: pads, crops, foreground crops, random
-  patches, flips, 90° rotations), resampling (:mod:`~unetseg.transforms.resample`:
+- the transforms: NIfTI input and output (``unetseg.transforms.io``),
+  intensity (``unetseg.transforms.intensity``), labels
+  (``unetseg.transforms.labels``), the grid-changing spatial transforms
+  (``unetseg.transforms.spatial``: pads, crops, foreground crops, random
+  patches, flips, 90° rotations), resampling (``unetseg.transforms.resample``:
   ``RandAffined``, ``Spacingd``) and the albumentations bridge
-  (:mod:`~unetseg.transforms.augment`).
+  (``unetseg.transforms.augment``).
 """
 
 from unetseg.transforms.augment import Albumentations, Albumentationsd

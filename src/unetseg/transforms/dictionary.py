@@ -28,6 +28,20 @@ class ArrayTransformd(MapTransform):
 
     array_transform: ClassVar[type[Transform]]
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Each dictionary form documents its arguments: the keys, and the array
+        # transform's, which it passes on.
+        array = vars(cls).get("array_transform")
+        doc = vars(cls).get("__doc__")
+        if array is not None and doc and "Args:" not in doc:
+            cls.__doc__ = (
+                f"{doc.rstrip()}\n\n    Args:\n"
+                "        keys: The record keys to transform.\n"
+                "        allow_missing_keys: Skip keys the record lacks instead of raising.\n"
+                f"        **kwargs: The arguments of :class:`{array.__name__}`.\n"
+            )
+
     def __init__(
         self,
         keys: Hashable | Sequence[Hashable],

@@ -7,7 +7,7 @@ pad value); :func:`uncrop_box` is its inverse. Resampling interpolates channel b
 channel with :func:`scipy.ndimage.affine_transform` (order 1 for images, 0 for labels).
 
 This module knows nothing of records, metadata or transforms: the spatial and
-resampling transforms are built on it, and :mod:`~unetseg.transforms.metadata` uses it
+resampling transforms are built on it, and ``unetseg.transforms.metadata`` uses it
 to undo them.
 """
 

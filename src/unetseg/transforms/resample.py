@@ -1,7 +1,7 @@
 """Transforms that resample the grid: :class:`RandAffined` and :class:`Spacingd`.
 
 Images are interpolated linearly, labels with nearest neighbour (``mode`` per
-key), channel by channel (see :mod:`~unetseg.transforms.geometry`). ``Spacingd`` is
+key), channel by channel (see ``unetseg.transforms.geometry``). ``Spacingd`` is
 recorded in the metadata, with each key's interpolation order, and undone by
 :func:`~unetseg.transforms.invert`; ``RandAffined`` is a training augmentation and
 is not recorded.

@@ -1,10 +1,10 @@
 """Spatial transforms that change the grid: padding, cropping, flips and 90° rotations.
 
 Every crop and pad cuts a *box* out of the spatial grid (see
-:mod:`~unetseg.transforms.geometry`), where the box may reach outside the image
+``unetseg.transforms.geometry``), where the box may reach outside the image
 (that part is filled with ``pad_value``). The dictionary forms record each
 operation in the key's metadata (``record["<key>_meta"]["applied"]``, see
-:mod:`~unetseg.transforms.metadata`), so :func:`~unetseg.transforms.invert` — and
+``unetseg.transforms.metadata``), so :func:`~unetseg.transforms.invert` — and
 :meth:`~unetseg.transforms.Compose.inverse` — can map a prediction made on the
 transformed grid back onto the original one.
 
@@ -545,7 +545,7 @@ class RandRotate90(RandomizableTransform):
         return self._k
 
     def rotate(self, array: np.ndarray, k: int) -> np.ndarray:
-        """``array`` turned ``k`` quarter turns in the plane of :attr:`spatial_axes`."""
+        """``array`` turned ``k`` quarter turns in the plane of ``spatial_axes``."""
         if max(self.spatial_axes) >= array.ndim - 1:
             raise ConfigError(
                 f"spatial_axes {self.spatial_axes} is out of range for shape {array.shape}."
