@@ -37,7 +37,7 @@ templates_path = ["_templates"]
 autosummary_generate = True
 autosummary_ignore_module_all = False
 autosummary_imported_members = True
-autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_default_options = {"members": True}  # base classes: see _bases_line
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_typehints_description_target = "documented_params"
@@ -72,22 +72,33 @@ _API_MODULES = re.findall(
 )
 
 
-def _is_public(cls: type) -> bool:
-    """Whether a reader can follow ``cls``: outside unetseg, or exported by a module the
-    API reference documents."""
-    if not cls.__module__.startswith("unetseg"):
-        return cls is not object
-    return any(
-        getattr(sys.modules.get(name), name_of := cls.__name__, None) is cls
-        and name_of in getattr(sys.modules.get(name), "__all__", ())
-        for name in _API_MODULES
-    )
+def _public_path(cls: type) -> str | None:
+    """Where the API reference documents a unetseg class (``unetseg.losses.Dice``)."""
+    for name in _API_MODULES:
+        module = sys.modules.get(name)
+        if cls.__name__ in getattr(module, "__all__", ()) and getattr(module, cls.__name__) is cls:
+            return f"{name}.{cls.__name__}"
+    return None
 
 
-def _public_bases(app, name, obj, options, bases):
-    """Show only the base classes a reader can follow: not ``object``, not the
-    internal helpers of a package."""
-    bases[:] = [b for b in bases if _is_public(b)]
+def _bases_line(app, what, name, obj, options, lines):
+    """Start a class's description with the base classes a reader can follow: public
+    unetseg classes (linked) and those of other libraries (named), never ``object`` or
+    an internal helper; no line at all when none is left (Sphinx's own inheritance line
+    would print an empty "Bases:")."""
+    if what not in ("class", "exception"):
+        return
+    shown = []
+    for base in obj.__bases__:
+        if base.__module__.startswith("unetseg"):
+            path = _public_path(base)
+            if path is not None:
+                shown.append(f":class:`~{path}`")
+        elif base is not object:
+            shown.append(f"``{base.__module__.split('.src.')[0]}.{base.__qualname__}``")
+    if shown:  # after the summary paragraph, which the summary tables show
+        end = next((i for i, line in enumerate(lines) if not line.strip()), len(lines))
+        lines[end:end] = ["", f"Bases: {', '.join(shown)}"]
 
 
 def _doc_comment_of_reexported_data(app, what, name, obj, options, lines):
@@ -112,7 +123,7 @@ def _doc_comment_of_reexported_data(app, what, name, obj, options, lines):
 
 
 def setup(app):
-    app.connect("autodoc-process-bases", _public_bases)
+    app.connect("autodoc-process-docstring", _bases_line)
     app.connect("autodoc-process-docstring", _doc_comment_of_reexported_data)
 
 

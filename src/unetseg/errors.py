@@ -81,6 +81,9 @@ def in_case(case_id: object) -> Iterator[None]:
     becomes a :class:`DataError` with that prefix. Other exceptions are bugs, not bad
     data, and pass unchanged (with a note naming the case).
 
+    Args:
+        case_id: The case's id, put in messages as ``str(case_id)`` quoted.
+
     Example:
         >>> with in_case("BraTS20_Training_007"):
         ...     raise DataError("the label map contains labels [3]")

@@ -27,6 +27,10 @@ def default_permissions(path: str | os.PathLike[str], *, folder: bool = False) -
 
     ``tempfile.mkstemp`` and ``mkdtemp`` create files and folders their owner alone can
     read; a result moved into place from one would surprise anyone else who reads it.
+
+    Args:
+        path: The existing file or folder whose permissions to set.
+        folder: Whether ``path`` is a folder (0777 less the umask) rather than a file (0666).
     """
     umask = os.umask(0)
     os.umask(umask)
@@ -94,6 +98,9 @@ def to_json_value(value: Any) -> Any:
     tuples as lists, paths as text, mapping keys as text; other objects (a NIfTI
     header, say) become ``None``.
 
+    Args:
+        value: The value to convert, nested dicts, lists and tuples converted throughout.
+
     Example:
         >>> import numpy as np
         >>> to_json_value({"shape": (2, 3), "spacing": np.array([1.0, 2.0]), 4: object()})
@@ -114,7 +121,13 @@ def to_json_value(value: Any) -> Any:
 
 
 def write_json(path: str | os.PathLike[str], value: Any) -> None:
-    """Write ``value`` (through :func:`to_json_value`) as indented JSON, atomically."""
+    """Write ``value`` (through :func:`to_json_value`) as indented JSON, atomically.
+
+    Args:
+        path: The file to write (replaced, through :func:`atomic_write`); its folder must
+            exist.
+        value: The value to write; see :func:`to_json_value` for what it may hold.
+    """
     with atomic_write(path) as handle:
         json.dump(to_json_value(value), handle, indent=2)
         handle.write("\n")

@@ -130,7 +130,11 @@ def _names(registry: Any) -> list[str]:
 
 
 def format_report(report: dict[str, Any]) -> str:
-    """Render :func:`environment_report` as aligned plain text, one fact per line."""
+    """Render :func:`environment_report` as aligned plain text, one fact per line.
+
+    Args:
+        report: A dictionary as :func:`environment_report` returns it.
+    """
     lines = [
         f"unetseg        {report['unetseg']}",
         f"python         {report['python']} ({report['platform']})",

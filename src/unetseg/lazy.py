@@ -23,6 +23,10 @@ def lazy_attributes(package: str, attributes: Mapping[str, str]) -> Callable[[st
     """A module ``__getattr__`` that imports ``attributes[name]`` (a module) on first use
     and returns its ``name``.
 
+    Args:
+        package: The package's name (``__name__``), for the message of an unknown attribute.
+        attributes: Attribute name → the dotted name of the module that defines it.
+
     Example:
         >>> getter = lazy_attributes("demo", {"sqrt": "math"})
         >>> getter("sqrt")(4.0)

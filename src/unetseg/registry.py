@@ -86,6 +86,9 @@ _ALL_REGISTRIES: dict[str, Registry[Any]] = {}
 def normalize_name(name: str) -> str:
     """Return the canonical form of a registry name: stripped, lower case, ``-`` as ``_``.
 
+    Args:
+        name: The name as given; a non-empty string.
+
     Example:
         >>> normalize_name(" Leaky-ReLU ")
         'leaky_relu'
@@ -116,6 +119,9 @@ def accepted_keywords(factory: Callable[..., Any]) -> set[str]:
     ``**kwargs`` on adds the names of the next one, so a subclass that forwards its
     options is credited with its base's. Callers use this to offer defaults (an
     activation, a channel count) only to components that take them.
+
+    Args:
+        factory: A class (its constructors are inspected) or another callable.
 
     Example:
         >>> class Base:

@@ -22,12 +22,24 @@ ACTIVATIONS = ("sigmoid", "softmax")
 
 
 def spatial_axes(tensor: Any) -> list[int]:
-    """The spatial axes of a channels-last batch: all but the first and the last."""
+    """The spatial axes of a channels-last batch: all but the first and the last.
+
+    Args:
+        tensor: A channels-last batch ``(batch, *spatial, C)``; only its ``shape`` is read.
+    """
     return list(range(1, len(tensor.shape) - 1))
 
 
 def prepare_target(y_true: Any, y_pred: Any, activation: str, *, owner: str) -> Any:
     """Bring ``y_true`` to the shape of ``y_pred``, checking that the two fit.
+
+    Args:
+        y_true: The target: the shape of ``y_pred`` (one-hot classes or region masks), or,
+            for ``softmax``, integer labels ``(batch, *spatial)`` or ``(batch, *spatial, 1)``.
+        y_pred: The prediction, channels-last ``(batch, *spatial, C)``.
+        activation: The output activation, ``"sigmoid"`` or ``"softmax"`` (see
+            :data:`ACTIVATIONS`); only ``softmax`` accepts integer labels.
+        owner: The name of the loss or metric asking, to begin error messages with.
 
     Raises:
         DataError: If the shapes do not fit; the message states both shapes.

@@ -307,6 +307,10 @@ def _default_paint(labels: tuple[tuple[int, ...], ...], name: str) -> tuple[int,
 def resolve_task(spec: Task | str | Mapping[str, Any]) -> Task:
     """A :class:`Task` from itself, a registered name or a :meth:`Task.to_dict` mapping.
 
+    Args:
+        spec: A :class:`Task` (returned as is), a name registered in
+            :data:`~unetseg.registries.TASKS` or a mapping as :meth:`Task.to_dict` writes it.
+
     Raises:
         UnknownNameError: For an unknown name (with close matches).
         ConfigError: For anything else.

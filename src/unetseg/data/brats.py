@@ -109,6 +109,10 @@ def _read_csv(path: str | os.PathLike[str]) -> tuple[list[str], list[dict[str, s
 def read_name_mapping(path: str | os.PathLike[str]) -> dict[str, str]:
     """Read ``name_mapping.csv``: BraTS 2020 case id → grade (``HGG`` or ``LGG``).
 
+    Args:
+        path: The CSV file, UTF-8 or Windows-1252, with the ``BraTS_2020_subject_ID`` and
+            ``Grade`` columns.
+
     Raises:
         DataError: If the file lacks the ``Grade`` or ``BraTS_2020_subject_ID`` column.
     """
@@ -136,6 +140,11 @@ def read_survival_info(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]
 
     Survival is a number of days for most cases and text for some (``"ALIVE (361 days
     later)"``): ``survival_days`` is then ``None`` and ``survival_raw`` keeps the text.
+
+    Args:
+        path: The CSV file, UTF-8 or Windows-1252, with a case id column whose name starts
+            with ``Brats`` (``Brats20ID``) and the ``Age``, ``Survival_days`` and
+            ``Extent_of_Resection`` columns.
     """
     fieldnames, rows = _read_csv(path)
     id_column = next((c for c in fieldnames if c.lower().startswith("brats")), None)
@@ -226,6 +235,12 @@ def kfold_splits(
 ) -> list[tuple[list[str], list[str]]]:
     """Deterministic k-fold splits by sorted case id and seed.
 
+    Args:
+        records: The cases: records with an ``id`` key (as :func:`find_brats_cases` returns)
+            or plain case ids; the ids must be unique.
+        k: The number of folds, from 2 to the number of cases.
+        seed: The seed of the random permutation that assigns cases to folds.
+
     Returns:
         ``k`` pairs ``(train_ids, validation_ids)``; every case is validated once.
     """
@@ -247,7 +262,16 @@ def train_val_test_split(
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
     seed: int = 0,
 ) -> tuple[list[str], list[str], list[str]]:
-    """Deterministic train/validation/test split by sorted case id and seed."""
+    """Deterministic train/validation/test split by sorted case id and seed.
+
+    Args:
+        records: The cases: records with an ``id`` key (as :func:`find_brats_cases` returns)
+            or plain case ids; the ids must be unique.
+        fractions: The shares of the train, validation and test parts: three non-negative
+            numbers summing to 1; the train and validation counts are rounded, the test part
+            takes the rest.
+        seed: The seed of the random permutation that assigns cases to the parts.
+    """
     ids = _ids(records)
     if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
         raise ConfigError(

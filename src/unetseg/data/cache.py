@@ -34,7 +34,13 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 
 class CachedCase:
-    """One case in the cache: memory-mapped arrays and their metadata."""
+    """One case in the cache: memory-mapped arrays and their metadata.
+
+    Args:
+        folder: The cache folder holding the case's ``<case_id>_<key>.npy`` files.
+        case_id: The case id, the prefix of its file names (kept as ``id``).
+        info: The case's metadata, as read from its ``<case_id>.json`` file.
+    """
 
     def __init__(self, folder: Path, case_id: str, info: dict[str, Any]) -> None:
         self.folder, self.id, self.info = folder, case_id, info

@@ -38,7 +38,11 @@ _LABEL_TO_CLASS = {0: 0, 1: 1, 2: 2, 4: 3}
 
 
 def labels_to_classes(labels: np.ndarray) -> np.ndarray:
-    """BraTS labels 0/1/2/4 → consecutive classes 0/1/2/3."""
+    """BraTS labels 0/1/2/4 → consecutive classes 0/1/2/3.
+
+    Args:
+        labels: A BraTS label map of any shape, holding only the labels 0, 1, 2 and 4.
+    """
     labels = np.asarray(labels)
     unknown = set(np.unique(labels).tolist()) - set(_LABEL_TO_CLASS)
     if unknown:
@@ -49,7 +53,11 @@ def labels_to_classes(labels: np.ndarray) -> np.ndarray:
 
 
 def classes_to_labels(classes: np.ndarray) -> np.ndarray:
-    """Classes 0/1/2/3 → BraTS labels 0/1/2/4."""
+    """Classes 0/1/2/3 → BraTS labels 0/1/2/4.
+
+    Args:
+        classes: A class map of any shape, holding the consecutive classes 0 to 3.
+    """
     labels = np.asarray(classes).astype(np.uint8).copy()
     labels[labels == 3] = 4
     return labels
@@ -101,6 +109,12 @@ def slices_to_volume(
 
     Slices are resized back (nearest) and placed at ``slice_range``; slices outside
     it are background, as the notebook never looked at them.
+
+    Args:
+        classes: The per-slice class maps ``(n, h, w)``, classes 0/1/2/3.
+        shape: The volume's shape ``(H, W, D)``.
+        slice_range: ``(start, stop)`` along the last spatial axis (stop excluded), where
+            the ``n = stop - start`` slices go.
     """
     labels = classes_to_labels(np.asarray(classes, dtype=np.uint8))
     return place_slices(labels[..., None], shape, slice_range)[..., 0]

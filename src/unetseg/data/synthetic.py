@@ -112,6 +112,9 @@ def brats_affine(shape: tuple[int, int, int]) -> np.ndarray:
     """The affine of a generated case of ``shape``: BraTS's (LPS-flipped x and y), with
     voxels that make the volume span :data:`BRATS_FIELD_OF_VIEW`.
 
+    Args:
+        shape: The volume's size in voxels along x, y and z.
+
     Example:
         >>> brats_affine(BRATS_SHAPE)[:3].tolist()
         [[-1.0, 0.0, 0.0, 0.0], [0.0, -1.0, 0.0, 239.0], [0.0, 0.0, 1.0, 0.0]]

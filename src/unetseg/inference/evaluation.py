@@ -47,6 +47,11 @@ def evaluate_predictions(
 
     Each case is scored with its own voxel spacing (for HD95).
 
+    Args:
+        prediction_dir: The folder of predicted label maps, one ``<id>.nii.gz`` per case.
+        truth_records: Case records with an ``"id"`` and a ``"label"`` (the path of the
+            ground-truth label map), as from :func:`~unetseg.data.find_brats_cases`.
+
     Raises:
         DataError: If a prediction is missing, a case has no truth, a file cannot be
             read, or a prediction is not on its truth's grid (shape or affine); the

@@ -43,6 +43,9 @@ def model_digest(model: Any) -> str:
     model of an :class:`~unetseg.inference.Ensemble`, in order); for a plain function,
     its qualified name (its behaviour cannot be fingerprinted).
 
+    Args:
+        model: A ``keras.Model``, an :class:`~unetseg.inference.Ensemble` or a function.
+
     Example:
         >>> def identity(x):
         ...     return x

@@ -128,6 +128,9 @@ def is_brats_task(task: Task | str) -> bool:
     """Whether ``task`` labels its voxels as BraTS does (0, 1, 2 and enhancing tumour 4),
     so that :class:`BratsPostprocess` and the enhancing-tumour threshold apply.
 
+    Args:
+        task: A :class:`~unetseg.task.Task` or its registered name.
+
     Example:
         >>> is_brats_task("brats_regions"), is_brats_task("brats_classes")
         (True, True)
@@ -249,6 +252,9 @@ def _source_meta(meta: dict[str, Any]) -> dict[str, Any]:
 def brats_submission_name(case_id: str) -> str:
     """The file name the BraTS 2020 evaluation expects for a case: ``<case id>.nii.gz``.
 
+    Args:
+        case_id: The case id, such as ``"BraTS20_Validation_001"``.
+
     Example:
         >>> brats_submission_name("BraTS20_Validation_001")
         'BraTS20_Validation_001.nii.gz'
@@ -261,6 +267,9 @@ def brats_submission_name(case_id: str) -> str:
 
 def read_label_map(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, Any]]:
     """A label map file as integers ``(*spatial)`` and its metadata (affine, spacing).
+
+    Args:
+        path: The NIfTI file (``.nii`` or ``.nii.gz``) holding one volume of labels.
 
     Raises:
         DataError: If the file is missing, not NIfTI, corrupt, not a single volume or

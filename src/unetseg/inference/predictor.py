@@ -28,6 +28,9 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     """Load a ``.keras`` model saved by unetseg (its loss, metrics and schedule included),
     in safe mode, with no ``custom_objects``.
 
+    Args:
+        path: The ``.keras`` file.
+
     Raises:
         DataError: If the file does not exist or cannot be read as a Keras model.
     """
@@ -65,6 +68,10 @@ def _load_model(model: Any) -> Any:
 def background_outside_input(probabilities: np.ndarray, image: np.ndarray) -> np.ndarray:
     """Set ``probabilities`` to 0 (background, for regions and classes alike) where every
     channel of ``image`` is 0; in place, and returned.
+
+    Args:
+        probabilities: Channels-last probabilities ``(*spatial, K)``; modified in place.
+        image: The channels-last input image ``(*spatial, C)`` on the same grid.
 
     Example:
         >>> p = np.full((3, 1), 0.9, np.float32)

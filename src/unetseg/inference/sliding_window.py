@@ -114,6 +114,10 @@ def apply_activation(array: np.ndarray, activation: str | None) -> np.ndarray:
     """``array`` (channels last) with ``activation`` applied in place: ``"sigmoid"``,
     ``"softmax"`` over the last axis, or ``None`` for none.
 
+    Args:
+        array: Floating-point values, channels last ``(..., C)``; overwritten in place.
+        activation: ``"sigmoid"``, ``"softmax"`` or ``None`` (``array`` returned unchanged).
+
     Example:
         >>> apply_activation(np.zeros((1, 2), np.float32), "softmax").tolist()
         [[0.5, 0.5]]
@@ -375,6 +379,21 @@ def sliding_window_inference(
     **kwargs: Any,
 ) -> np.ndarray:
     """Predict a whole image window by window; see :class:`SlidingWindowInferer`.
+
+    Args:
+        model: A ``keras.Model`` or any function from a batch of windows
+            ``(B, *roi_size, C)`` to outputs ``(B, *roi_size, K)``.
+        image: The channels-last image ``(*spatial, C)`` or images ``(N, *spatial, C)``.
+        roi_size: The window size per spatial axis (the training patch size).
+        overlap: Overlap of neighbouring windows as a share of the window, in ``[0, 1)``.
+        mode: ``"gaussian"`` (importance weights) or ``"constant"`` (plain average).
+        batch_size: Windows per model call.
+        tta: Also predict every mirrored version of each window and average.
+        output: ``"probabilities"`` (the activation applied after blending) or ``"logits"``.
+        activation: ``"sigmoid"``, ``"softmax"`` or ``None`` (the model outputs
+            probabilities already).
+        **kwargs: Further :class:`SlidingWindowInferer` options (``sigma_scale``,
+            ``pad_value``).
 
     Example:
         >>> image = np.ones((9, 9, 9, 1), dtype="float32")

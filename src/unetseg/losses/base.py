@@ -185,6 +185,10 @@ def build_loss(spec: Any) -> keras.losses.Loss:
     """Return a loss from an instance, a registry name, a ``(name, kwargs)`` pair or a
     serialised Keras config (what ``get_config`` of a composite loss stores).
 
+    Args:
+        spec: A ``keras.losses.Loss`` (returned as is), a name of :data:`LOSSES`, a
+            ``(name, kwargs)`` pair, or a dict with ``"class_name"`` (deserialised by Keras).
+
     Raises:
         UnknownNameError: If a name is not registered.
         ConfigError: If ``spec`` is none of the above.

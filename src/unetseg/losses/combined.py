@@ -49,9 +49,8 @@ class Combined(_WeightedSum):
             ``keras.losses.Loss`` instance (its ``call`` is used, its own reduction
             is ignored: the sum is reduced once, by this loss).
         weights: One weight per term; all 1 by default.
-        name: The loss name.
-        reduction: Keras reduction of the per-sample sum.
-        dtype: Keras dtype of the inputs.
+        **kwargs: ``name`` (the loss name), ``reduction`` (Keras reduction of the
+            per-sample sum) and ``dtype`` (Keras dtype of the inputs).
 
     Raises:
         UnknownNameError: If a name is not registered.

@@ -75,6 +75,8 @@ class CrossEntropy(_LogLikelihoodLoss):
         name: The loss name.
         reduction: Keras reduction of the per-sample losses.
         dtype: Keras dtype of the inputs.
+        **kwargs: The options above other than ``label_smoothing``, passed to the base
+            class (``include_background`` is refused: every channel is scored).
 
     Example:
         >>> import numpy as np
@@ -129,6 +131,9 @@ class Focal(_LogLikelihoodLoss):
         name: The loss name.
         reduction: Keras reduction of the per-sample losses.
         dtype: Keras dtype of the inputs.
+        **kwargs: ``activation``, ``from_logits``, ``name``, ``reduction`` and ``dtype``,
+            passed to the base class (``include_background`` and ``class_weights`` are
+            refused: ``alpha`` weighs the classes).
     """
 
     def __init__(

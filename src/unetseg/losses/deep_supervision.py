@@ -19,6 +19,9 @@ def deep_supervision_weights(num_outputs: int) -> list[float]:
     Head ``i`` gets ``1 / 2**i``; the lowest-resolution head gets 0 (it is too
     coarse to help) when there is more than one head; the weights sum to 1.
 
+    Args:
+        num_outputs: The number of heads, at least 1.
+
     Example:
         >>> [round(w, 4) for w in deep_supervision_weights(4)]
         [0.5714, 0.2857, 0.1429, 0.0]

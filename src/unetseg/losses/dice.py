@@ -35,6 +35,7 @@ class Dice(OverlapLoss):
         name: The loss name.
         reduction: Keras reduction of the per-sample losses.
         dtype: Keras dtype of the inputs.
+        **kwargs: The options above other than ``squared_pred``, passed to the base class.
 
     Example:
         >>> import numpy as np

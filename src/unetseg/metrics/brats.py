@@ -57,6 +57,10 @@ def region_masks(segmentation: Any, *, where: str = "The segmentation") -> dict[
     axis of 1; region masks with a trailing axis of 3 (WT, TC, ET); or a mapping
     ``{"WT": mask, "TC": mask, "ET": mask}``.
 
+    Args:
+        segmentation: The label map, region masks or mapping of masks.
+        where: How to name the input in an error message (a file or case id).
+
     Raises:
         DataError: If the input is none of these; the message names ``where``.
     """
@@ -85,6 +89,11 @@ def as_regions(segmentation: Any, *, where: str = "The segmentation") -> np.ndar
     """Return WT/TC/ET masks stacked on a last axis, ``spatial + (3,)``, as ``bool``.
 
     Accepts what :func:`region_masks` accepts.
+
+    Args:
+        segmentation: A label map, region masks or mapping of masks (see
+            :func:`region_masks`).
+        where: How to name the input in an error message (a file or case id).
     """
     return np.stack(list(region_masks(segmentation, where=where).values()), axis=-1)
 

@@ -47,6 +47,11 @@ def _spacing(spacing: Sequence[float] | float | None, ndim: int) -> np.ndarray:
 def image_diagonal(shape: Sequence[int], spacing: Sequence[float] | float | None = None) -> float:
     """The length of the image diagonal in millimetres.
 
+    Args:
+        shape: The image's spatial shape, in voxels.
+        spacing: Voxel size per axis in millimetres (a number for isotropic voxels);
+            ``None`` for 1 on every axis.
+
     Example:
         >>> round(image_diagonal((240, 240, 155)), 2)  # the BraTS value for an empty mask
         373.13
@@ -59,6 +64,9 @@ def surface_voxels(mask: np.ndarray) -> np.ndarray:
 
     The same as ``mask & ~binary_erosion(mask, border_value=0)`` with a cross-shaped
     structuring element, computed with shifted slices, which is several times faster.
+
+    Args:
+        mask: Binary mask of any number of axes (non-zero is foreground).
 
     Example:
         >>> surface_voxels(np.ones((3, 3), bool)).astype(int)
@@ -152,6 +160,14 @@ def hd95(
     Both masks empty: 0. Exactly one empty: ``empty_distance`` (by default the
     image diagonal; the BraTS evaluation passes 373.13). See
     :func:`hausdorff_distance`.
+
+    Args:
+        prediction: Binary mask, 2D or 3D.
+        truth: Binary mask of the same shape.
+        spacing: Voxel size per axis in millimetres (a number for isotropic voxels);
+            ``None`` for 1 on every axis.
+        empty_distance: The value when exactly one mask is empty; ``None`` for the
+            image diagonal in millimetres.
 
     Example:
         >>> import numpy as np

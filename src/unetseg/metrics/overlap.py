@@ -51,6 +51,10 @@ def as_mask_pair(prediction: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:
 def confusion_counts(prediction: Any, truth: Any) -> ConfusionCounts:
     """Count true and false positives and negatives of two binary masks.
 
+    Args:
+        prediction: Binary mask (any shape; non-zero is foreground).
+        truth: Binary mask of the same shape.
+
     Example:
         >>> confusion_counts([1, 1, 0, 0], [1, 0, 1, 0])
         ConfusionCounts(true_positive=1, false_positive=1, false_negative=1, true_negative=1)
@@ -66,7 +70,13 @@ def confusion_counts(prediction: Any, truth: Any) -> ConfusionCounts:
 
 
 def dice_from_counts(true_positive: float, false_positive: float, false_negative: float) -> float:
-    """``2·TP / (2·TP + FP + FN)``, and 1 when both masks are empty."""
+    """``2·TP / (2·TP + FP + FN)``, and 1 when both masks are empty.
+
+    Args:
+        true_positive: The number of true positive voxels.
+        false_positive: The number of false positive voxels.
+        false_negative: The number of false negative voxels.
+    """
     denominator = 2 * true_positive + false_positive + false_negative
     return 1.0 if denominator == 0 else 2.0 * true_positive / denominator
 
@@ -96,7 +106,13 @@ def dice(prediction: Any, truth: Any, spacing: Any = None) -> float:
 
 @VOLUME_METRICS.register("iou")
 def iou(prediction: Any, truth: Any, spacing: Any = None) -> float:
-    """Intersection over union (Jaccard index), ``|P∩T| / |P∪T|``; 1 when both are empty."""
+    """Intersection over union (Jaccard index), ``|P∩T| / |P∪T|``; 1 when both are empty.
+
+    Args:
+        prediction: Binary mask (any shape; non-zero is foreground).
+        truth: Binary mask of the same shape.
+        spacing: Ignored (accepted so every volume metric has one signature).
+    """
     counts = confusion_counts(prediction, truth)
     union = counts.true_positive + counts.false_positive + counts.false_negative
     return 1.0 if union == 0 else counts.true_positive / union
@@ -104,7 +120,13 @@ def iou(prediction: Any, truth: Any, spacing: Any = None) -> float:
 
 @VOLUME_METRICS.register("sensitivity")
 def sensitivity(prediction: Any, truth: Any, spacing: Any = None) -> float:
-    """Sensitivity (recall), ``TP / (TP + FN)``; NaN when the truth is empty."""
+    """Sensitivity (recall), ``TP / (TP + FN)``; NaN when the truth is empty.
+
+    Args:
+        prediction: Binary mask (any shape; non-zero is foreground).
+        truth: Binary mask of the same shape.
+        spacing: Ignored (accepted so every volume metric has one signature).
+    """
     counts = confusion_counts(prediction, truth)
     positives = counts.true_positive + counts.false_negative
     return float("nan") if positives == 0 else counts.true_positive / positives
@@ -112,7 +134,13 @@ def sensitivity(prediction: Any, truth: Any, spacing: Any = None) -> float:
 
 @VOLUME_METRICS.register("specificity")
 def specificity(prediction: Any, truth: Any, spacing: Any = None) -> float:
-    """Specificity, ``TN / (TN + FP)``; NaN when the truth has no background voxel."""
+    """Specificity, ``TN / (TN + FP)``; NaN when the truth has no background voxel.
+
+    Args:
+        prediction: Binary mask (any shape; non-zero is foreground).
+        truth: Binary mask of the same shape.
+        spacing: Ignored (accepted so every volume metric has one signature).
+    """
     counts = confusion_counts(prediction, truth)
     negatives = counts.true_negative + counts.false_positive
     return float("nan") if negatives == 0 else counts.true_negative / negatives

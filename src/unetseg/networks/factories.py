@@ -133,12 +133,24 @@ ACTIVATION_LAYERS.register("swish", ACTIVATION_LAYERS.get("silu"))
 
 
 def create_norm(spec: Any, **kwargs: Any) -> Any:
-    """Create a normalisation layer (or ``None``) from a name or ``(name, kwargs)``."""
+    """Create a normalisation layer (or ``None``) from a name or ``(name, kwargs)``.
+
+    Args:
+        spec: A name of :data:`NORMS` (``"instance"``), a ``(name, kwargs)`` pair, or
+            ``None`` for no layer.
+        **kwargs: Keyword arguments of the layer, added to (and overriding) those of ``spec``.
+    """
     return None if spec is None else NORMS.create(spec, **kwargs)
 
 
 def create_activation(spec: Any, **kwargs: Any) -> Any:
-    """Create an activation layer from a name or ``(name, kwargs)``."""
+    """Create an activation layer from a name or ``(name, kwargs)``.
+
+    Args:
+        spec: A name of :data:`ACTIVATION_LAYERS` (``"leaky_relu"``) or a ``(name, kwargs)``
+            pair.
+        **kwargs: Keyword arguments of the layer, added to (and overriding) those of ``spec``.
+    """
     return ACTIVATION_LAYERS.create(spec, **kwargs)
 
 

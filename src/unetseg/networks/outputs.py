@@ -17,6 +17,9 @@ def output_activation(model: Any) -> str | None:
     """``"sigmoid"`` or ``"softmax"`` if the model's first output passes through one,
     ``None`` for logits (or a model whose last layer cannot be seen).
 
+    Args:
+        model: A built Keras model; only its first output is looked at.
+
     Example:
         >>> from unetseg.networks import UNetConfig
         >>> config = UNetConfig(spatial_dims=2, in_channels=1, out_channels=2, features=[4, 8])

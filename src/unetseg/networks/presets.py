@@ -29,6 +29,9 @@ def classic_2d(**overrides: Any) -> UNetConfig:
     Five stages of 64–1024 features, two 3×3 convolutions with ReLU per stage, 2×2
     max pooling, 2×2 transposed convolutions, no normalisation, a 1×1 output
     convolution. For 1 → 1 channels it has 31,030,593 parameters.
+
+    Args:
+        **overrides: :class:`~unetseg.networks.UNetConfig` fields, overriding the preset's values.
     """
     defaults = {
         "spatial_dims": 2,
@@ -55,6 +58,9 @@ def nnunet_3d(**overrides: Any) -> UNetConfig:
     convolutions for downsampling (strides 1, 2, 2, 2, 2, 2), two convolutions per
     stage, instance normalisation, leaky ReLU (0.01), transposed convolutions,
     deep supervision; 4 MRI modalities in, 3 region logits (WT, TC, ET) out.
+
+    Args:
+        **overrides: :class:`~unetseg.networks.UNetConfig` fields, overriding the preset's values.
     """
     defaults = {
         "spatial_dims": 3,
@@ -84,6 +90,9 @@ def seed_2d(**overrides: Any) -> UNetConfig:
     normalisation, 2×2 max pooling, dropout 0.2 after the bottleneck, upsampling
     by repetition followed by a 2×2 ReLU convolution, and a softmax over four
     classes (background, necrotic core, oedema, enhancing tumour).
+
+    Args:
+        **overrides: :class:`~unetseg.networks.UNetConfig` fields, overriding the preset's values.
     """
     defaults = {
         "spatial_dims": 2,

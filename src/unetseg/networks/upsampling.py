@@ -91,6 +91,11 @@ class NonOverlappingConv2DTranspose(_NonOverlappingMixin, keras.layers.Conv2DTra
     Same arguments, weights and results as Keras' layer (``padding`` "valid" and
     "same" coincide here); raises :class:`~unetseg.errors.ConfigError` for a kernel
     other than the stride, dilation, ``output_padding`` or channels-first data.
+
+    Args:
+        *args: The positional arguments of ``keras.layers.Conv2DTranspose`` (``filters``,
+            ``kernel_size``, ``strides``, ...).
+        **kwargs: Its keyword arguments; ``strides`` must equal ``kernel_size``.
     """
 
 
@@ -101,4 +106,9 @@ class NonOverlappingConv3DTranspose(_NonOverlappingMixin, keras.layers.Conv3DTra
     Same arguments, weights and results as Keras' layer (``padding`` "valid" and
     "same" coincide here); raises :class:`~unetseg.errors.ConfigError` for a kernel
     other than the stride, dilation, ``output_padding`` or channels-first data.
+
+    Args:
+        *args: The positional arguments of ``keras.layers.Conv3DTranspose`` (``filters``,
+            ``kernel_size``, ``strides``, ...).
+        **kwargs: Its keyword arguments; ``strides`` must equal ``kernel_size``.
     """

@@ -63,7 +63,14 @@ BRATS_MODALITIES = 4
 
 @dataclasses.dataclass(frozen=True)
 class RecipeSection(ConfigSection):
-    """``[recipe]``: the run's name (its default work directory), seed and description."""
+    """``[recipe]``: the run's name (its default work directory), seed and description.
+
+    Args:
+        name: The run's name: a folder name, the default work directory, and the title
+            of the training curves.
+        seed: The seed of the split, the generated cases, the augmentation and training.
+        description: Free text saying what the recipe is for.
+    """
 
     prefix: ClassVar[str] = "recipe"
     name: str = "unnamed"
@@ -255,7 +262,14 @@ class TrainSection(ConfigSection):
 
 @dataclasses.dataclass(frozen=True)
 class AugmentSection(ConfigSection):
-    """``[augment]``: random flips (every axis together) and intensity scale and shift."""
+    """``[augment]``: random flips (every axis together) and intensity scale and shift.
+
+    Args:
+        flip: Flip a training patch's image and label along every axis together, with
+            probability 0.5.
+        intensity: Multiply the image by ``1 + f`` (``f`` in ±0.1) and add an offset in
+            ±0.1, each with probability 0.5.
+    """
 
     prefix: ClassVar[str] = "augment"
     flip: bool = True
@@ -304,7 +318,11 @@ class InferenceSection(ConfigSection):
 @dataclasses.dataclass(frozen=True)
 class ReportSection(ConfigSection):
     """``[report]``: how many held-out cases get an overlay picture (the worst by
-    mean Dice first)."""
+    mean Dice first).
+
+    Args:
+        overlays: The number of held-out cases drawn as overlays, the worst first (0: none).
+    """
 
     prefix: ClassVar[str] = "report"
     overlays: int = 3
@@ -316,6 +334,16 @@ class ReportSection(ConfigSection):
 @dataclasses.dataclass(frozen=True)
 class RecipeConfig(ConfigSection):
     """A whole recipe: one typed section per TOML table, checked together.
+
+    Args:
+        recipe: ``[recipe]``: the name, seed and description (:class:`RecipeSection`).
+        data: ``[data]``: the cases and their split (:class:`DataSection`).
+        model: ``[model]``: the network and the task (:class:`ModelSection`).
+        train: ``[train]``: how the network is trained (:class:`TrainSection`).
+        augment: ``[augment]``: the augmentation of training patches
+            (:class:`AugmentSection`).
+        inference: ``[inference]``: how cases are predicted (:class:`InferenceSection`).
+        report: ``[report]``: the overlays drawn (:class:`ReportSection`).
 
     Raises:
         ConfigError: For an unknown section or setting, a wrong type, a value out of
@@ -560,6 +588,11 @@ def _toml_value(value: Any, name: str) -> str:
 def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> RecipeConfig:
     """Read a recipe file (TOML) and apply ``section.key=value`` overrides.
 
+    Args:
+        path: The recipe file (TOML).
+        overrides: ``section.key=value`` settings applied after reading (see
+            :func:`apply_overrides`).
+
     Raises:
         ConfigError: If the file is missing or not valid TOML, or a section, key or
             value is wrong (the message names the file and the setting).
@@ -577,6 +610,10 @@ def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
 
 def apply_overrides(config: RecipeConfig, overrides: Sequence[str]) -> RecipeConfig:
     """Apply ``section.key=value`` settings (values in TOML syntax; bare words are text).
+
+    Args:
+        config: The recipe to change (it is not modified; a new one is returned).
+        overrides: Settings such as ``"train.epochs=3"``, applied in order.
 
     Example:
         >>> apply_overrides(RecipeConfig(), ["train.epochs=3"]).train.epochs

@@ -93,6 +93,14 @@ def find_or_generate(
     Generated cases are written once; a marker file remembers how many, of which
     shape and seed, so a rerun reuses them.
 
+    Args:
+        data: The ``[data]`` section: its ``path``, or how many cases of which shape to
+            generate.
+        seed: The seed of the generated cases.
+        recipe_name: The recipe's name, for the error when it needs real data.
+        work_dir: The run's folder; generated cases are written to ``work_dir/data``.
+        path: A BraTS training folder that takes the place of ``data.path``.
+
     Raises:
         ConfigError: If the recipe needs real data and none was given.
         DataError: If the folder holds no BraTS cases (see ``find_brats_cases``).
@@ -129,6 +137,11 @@ def split_cases(
     and ``data.val_cases`` more for validation during training. With
     ``data.test_cases = 0`` the split is fold ``data.fold`` of ``data.folds``
     (cross-validation): the held-out fold is both validated and evaluated.
+
+    Args:
+        records: The cases, each a record with an ``"id"``, in any order.
+        data: The ``[data]`` section: the test and validation cases, or the folds.
+        seed: The seed of the random split.
 
     Raises:
         ConfigError: If there are too few cases for the split.
@@ -170,7 +183,15 @@ def preprocessing(
     modalities (and the label), refuse a constant modality (unless
     ``allow_constant_channels``), resample them to ``spacing`` if given (linear for the
     image, nearest for the label), encode the label for ``task``, z-score each modality
-    over the brain, crop to the brain."""
+    over the brain, crop to the brain.
+
+    Args:
+        with_label: Also load and prepare the label (training); ``False`` for prediction.
+        task: The task (or its name) whose targets the label is encoded into.
+        spacing: The voxel size in mm to resample to; ``None`` keeps each case's grid.
+        allow_constant_channels: Let an image with a constant channel through instead of
+            refusing it.
+    """
     keys = ["image", "label"] if with_label else ["image"]
     steps: list[Any] = [
         LoadImaged(keys),
@@ -190,7 +211,12 @@ def preprocessing(
 
 def slice_preprocessing(config: RecipeConfig, with_label: bool = True) -> Compose:
     """The preprocessing of a 2D recipe: load, then the notebook's axial slices
-    (``data.slice_range``, ``data.modalities``, resized to ``train.patch_size``)."""
+    (``data.slice_range``, ``data.modalities``, resized to ``train.patch_size``).
+
+    Args:
+        config: The recipe (a 2D one, with ``data.slice_range``).
+        with_label: Also load and slice the label (training); ``False`` for prediction.
+    """
     data = config.data
     assert data.slice_range is not None  # RecipeConfig checks it for 2D networks
     keys = ["image", "label"] if with_label else ["image"]
@@ -210,7 +236,12 @@ def slice_preprocessing(config: RecipeConfig, with_label: bool = True) -> Compos
 
 
 def case_preprocessing(config: RecipeConfig, with_label: bool = True) -> Compose:
-    """:func:`slice_preprocessing` for a 2D network, :func:`preprocessing` for a 3D one."""
+    """:func:`slice_preprocessing` for a 2D network, :func:`preprocessing` for a 3D one.
+
+    Args:
+        config: The recipe; its network's dimension chooses the preprocessing.
+        with_label: Also load and prepare the label (training); ``False`` for prediction.
+    """
     if config.spatial_dims == 2:
         return slice_preprocessing(config, with_label)
     return preprocessing(
@@ -219,7 +250,12 @@ def case_preprocessing(config: RecipeConfig, with_label: bool = True) -> Compose
 
 
 def augmentation(augment: AugmentSection, seed: int) -> Compose | None:
-    """The random augmentation of training patches (flips; intensity scale and shift)."""
+    """The random augmentation of training patches (flips; intensity scale and shift).
+
+    Args:
+        augment: The ``[augment]`` section: which augmentations are on.
+        seed: The seed of the random steps.
+    """
     steps: list[Any] = []
     if augment.flip:
         steps.append(RandFlipd(["image", "label"], prob=0.5))
@@ -242,6 +278,12 @@ def training_data(
     3D: the cases are preprocessed once into ``work_dir/cache`` and random patches
     drawn from it (:class:`~unetseg.data.PatchDataset`); 2D: the slices of every
     training case (:class:`~unetseg.data.slices.SliceDataset`).
+
+    Args:
+        config: The recipe.
+        train: The records of the training cases.
+        val: The records of the validation cases.
+        work_dir: The run's folder; 3D cases are cached in ``work_dir/cache``.
     """
     seed, settings = config.recipe.seed, config.train
     if config.spatial_dims == 2:
@@ -276,7 +318,12 @@ def _prepare_each(prepare: Compose, records: Sequence[Record]) -> list[Record]:
 
 
 def build_trainer(config: RecipeConfig, work_dir: Path) -> Trainer:
-    """The :class:`~unetseg.training.Trainer` of the recipe's network, task and ``[train]``."""
+    """The :class:`~unetseg.training.Trainer` of the recipe's network, task and ``[train]``.
+
+    Args:
+        config: The recipe.
+        work_dir: The run's folder, where the trainer keeps its models and history.
+    """
     return Trainer(config.network, config.trainer_config(), work_dir=work_dir, verbose=2)
 
 
@@ -372,6 +419,9 @@ def window_size_warning(config: RecipeConfig) -> str | None:
     window, so windows of another size than the training patches shift them (in the
     ``quick`` recipe, 64³ windows after 24³ patches cost about 0.3 of ET Dice). The
     recipe's default windows are the patch size, as nnU-Net's.
+
+    Args:
+        config: The recipe to check.
 
     Example:
         >>> config = RecipeConfig.from_dict(

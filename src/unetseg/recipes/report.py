@@ -57,6 +57,9 @@ class RecipeResult:
 def worst_first(evaluation: BratsEvaluation) -> list[str]:
     """Case ids ordered by their mean Dice over the regions, the worst first.
 
+    Args:
+        evaluation: The BraTS evaluation of the cases.
+
     Example:
         >>> import numpy as np
         >>> from unetseg.metrics import evaluate_brats
@@ -125,7 +128,19 @@ def report(
     start: float,
     log: Callable[[str], None] = print,
 ) -> RecipeResult:
-    """Evaluate the written predictions, draw the figures, print and return the summary."""
+    """Evaluate the written predictions, draw the figures, print and return the summary.
+
+    Args:
+        config: The recipe.
+        work_dir: The run's folder: the predictions are read from
+            ``work_dir/predictions``; metrics and figures are written there.
+        test: The records of the held-out cases (with their labels).
+        predictor: The predictor that wrote the predictions (2D recipes: it computes the
+            notebook's metric).
+        history: The training history, one row per epoch.
+        start: The run's start, a ``time.perf_counter()`` value, for its duration.
+        log: Where the summary lines go.
+    """
     prediction_dir = work_dir / "predictions"
     legacy = None
     if config.spatial_dims == 2:

@@ -50,6 +50,10 @@ class EpochStart(keras.callbacks.Callback):
     once before the first epoch, after peeking at batches for their shapes); setting
     the epoch here makes the batches of epoch ``e`` the same on every backend and in a
     resumed run.
+
+    Args:
+        seed: The run's seed; epoch ``e`` is seeded from ``(seed, e)``.
+        train_data: The training data; its ``epoch`` attribute, if it has one, is set.
     """
 
     def __init__(self, seed: int, train_data: Any) -> None:
@@ -103,6 +107,10 @@ def validation_arrays(case: Any, task: Task) -> tuple[np.ndarray, np.ndarray]:
     or a cached case (:class:`~unetseg.data.CachedCase`). A target with one channel
     holding a label map (BraTS labels 0/1/2/4, say) is encoded by the ``task`` when
     the task has more than one output channel.
+
+    Args:
+        case: A validation case, in one of the forms above.
+        task: The task, which gives the number of output channels and encodes label maps.
 
     Raises:
         DataError: If the target does not fit the image or the task.
@@ -191,7 +199,11 @@ class SlidingWindowValidation(keras.callbacks.Callback):
 
 
 def read_history(path: str | os.PathLike[str]) -> list[dict[str, float]]:
-    """Rows of a ``history.csv``; empty cells (metrics not computed that epoch) are NaN."""
+    """Rows of a ``history.csv``; empty cells (metrics not computed that epoch) are NaN.
+
+    Args:
+        path: The ``history.csv`` file; a missing file gives no rows.
+    """
     path = Path(path)
     if not path.is_file():
         return []

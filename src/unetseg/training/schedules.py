@@ -140,7 +140,14 @@ def build_schedule(
     total_steps: int,
     warmup_steps: int = 0,
 ) -> Any:
-    """A schedule by name (``"poly"``, ``"cosine"``, or ``None``/``"constant"`` for a float)."""
+    """A schedule by name (``"poly"``, ``"cosine"``, or ``None``/``"constant"`` for a float).
+
+    Args:
+        name: A name of :data:`SCHEDULES`, or ``None``/``"constant"`` for a constant rate.
+        learning_rate: The constant rate, or the schedule's initial (``"cosine"``: peak) rate.
+        total_steps: The step at which the schedule ends; unused for a constant rate.
+        warmup_steps: Steps of linear warm-up; only ``"cosine"`` takes a non-zero value.
+    """
     if name is None or str(name).lower() == "constant":
         if learning_rate <= 0:
             raise ConfigError(f"learning_rate must be > 0, got {learning_rate}.")

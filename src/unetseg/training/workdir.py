@@ -47,6 +47,10 @@ def differing_settings(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> 
 
     Layer names Keras numbered and the unetseg version do not count.
 
+    Args:
+        stored: The configuration of the run already in the folder.
+        wanted: The configuration of the new run.
+
     Example:
         >>> differing_settings({"trainer": {"seed": 0}}, {"trainer": {"seed": 1}})
         {'trainer.seed': (0, 1)}
@@ -63,6 +67,12 @@ def claim_work_dir(
     work_dir: str | os.PathLike[str], config: Mapping[str, Any], *, force: bool = False
 ) -> bool:
     """Write ``config.json`` into ``work_dir``; return whether a run there can be resumed.
+
+    Args:
+        work_dir: The run's folder, created if missing.
+        config: The run's configuration, as JSON data.
+        force: Claim a folder holding a run of another configuration (still refused when
+            its ``last.keras`` weights are of another network or precision).
 
     Raises:
         ConfigError: If the folder holds a run of another configuration and ``force`` is
@@ -100,7 +110,12 @@ def copy_optimizer_state(
 ) -> None:
     """Carry a restored optimiser's state (step count, momenta, loss scale) over to a
     fresh one; only the step count when the two are of different kinds. The learning
-    rate is the configuration's, never the file's."""
+    rate is the configuration's, never the file's.
+
+    Args:
+        source: The restored optimiser, such as that of a model loaded from ``last.keras``.
+        target: The fresh, already built optimiser of the current configuration.
+    """
     pairs = list(zip(target.variables, source.variables, strict=False))
     same = type(source) is type(target) and len(target.variables) == len(source.variables)
     if same and all(tuple(t.shape) == tuple(s.shape) for t, s in pairs):

@@ -170,6 +170,11 @@ def apply_transform(transform: Callable[[Any], Any], data: Any) -> Any:
 
     Any exception keeps its type and traceback and gains a note naming the
     transform and the record's id.
+
+    Args:
+        transform: The transform, any callable taking a record.
+        data: A record, or a list of records; a transform that returns a list for a
+            record adds each of its records to the result.
     """
     if isinstance(data, list):
         results = []

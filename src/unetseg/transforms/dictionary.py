@@ -62,7 +62,13 @@ class ArrayTransformd(MapTransform):
 
 
 class RandArrayTransformd(Randomizable, ArrayTransformd):
-    """A random :class:`ArrayTransformd`: one draw per call, shared by all keys."""
+    """A random :class:`ArrayTransformd`: one draw per call, shared by all keys.
+
+    Args:
+        keys: The record keys to transform.
+        allow_missing_keys: Skip keys the record lacks instead of raising.
+        **kwargs: The arguments of the random array transform.
+    """
 
     def __init__(
         self,

@@ -100,6 +100,11 @@ def crop_box(
     Parts of the box outside the array are filled with ``pad_value``. Inside the
     array this is a view-free copy of exactly the box.
 
+    Args:
+        array: A channels-last array, ``(*spatial, C)``.
+        box: ``(start, stop)`` per spatial axis; it may reach outside the array.
+        pad_value: The value of the box's voxels outside the array.
+
     Example:
         >>> crop_box(np.arange(4).reshape(4, 1), [(2, 6)])[:, 0]
         array([2, 3, 0, 0])
@@ -122,6 +127,12 @@ def uncrop_box(
     fill_value: float = 0.0,
 ) -> np.ndarray:
     """Put a cropped ``array`` back at ``box`` on a grid of ``original_shape`` (the inverse).
+
+    Args:
+        array: The cropped array, ``(*spatial, C)`` with the box's spatial size.
+        box: The box it was cut from, ``(start, stop)`` per spatial axis.
+        original_shape: The spatial shape of the grid before the crop.
+        fill_value: The value of the voxels outside the box.
 
     Example:
         >>> uncrop_box(np.array([[2], [3], [0], [0]]), [(2, 6)], (4,))[:, 0]
@@ -213,6 +224,12 @@ def resample_to_shape(array: np.ndarray, shape: Sequence[int], order: int = 1) -
 
     The grid is scaled by ``old / new`` per axis, the convention of
     :class:`~unetseg.transforms.Spacingd`, which makes this its inverse.
+
+    Args:
+        array: A channels-last array, ``(*spatial, C)``.
+        shape: The new spatial shape.
+        order: The spline interpolation order: 0 (nearest) keeps the dtype, for label
+            maps; higher orders (1: linear) give float32.
 
     Example:
         >>> resample_to_shape(np.array([[0], [2], [4], [6]], dtype=np.uint8), (2,), order=0)

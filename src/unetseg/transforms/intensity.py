@@ -566,6 +566,11 @@ class CheckNonConstantd(MapTransform):
     """Dictionary form of :class:`CheckNonConstant`; the message names the channels by
     the files they were loaded from (``"<key>_meta"["filenames"]``) when known.
 
+    Args:
+        keys: The keys to check (the image).
+        allow: Let constant channels through (see :class:`CheckNonConstant`).
+        allow_missing_keys: Skip missing keys.
+
     Example:
         >>> record = {"image": np.ones((4, 4, 2)), "image_meta": {"filenames": ["a", "b"]}}
         >>> CheckNonConstantd("image")(record)

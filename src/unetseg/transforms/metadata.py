@@ -55,6 +55,9 @@ Operation = dict[str, Any]
 def meta_key(key: Hashable) -> str:
     """The record key under which the dictionary transforms keep ``key``'s metadata.
 
+    Args:
+        key: The record key of the data.
+
     Example:
         >>> meta_key("image")
         'image_meta'
@@ -66,6 +69,12 @@ def record_operation(
     record: MutableMapping[Hashable, Any], key: Hashable, operation: Operation
 ) -> None:
     """Append ``operation`` to the log of ``key`` (the metadata is copied, never shared).
+
+    Args:
+        record: The record, changed in place (its ``"<key>_meta"`` is replaced).
+        key: The key whose log the operation is appended to.
+        operation: A JSON-compatible dictionary whose ``"kind"`` has an inverse in
+            :data:`INVERSES`.
 
     Raises:
         DataError: If the operation's kind has no registered inverse.

@@ -317,7 +317,15 @@ class _BoxTransformd(MapTransform):
 
 
 class SpatialPadd(_BoxTransformd):
-    """Dictionary form of :class:`SpatialPad`."""
+    """Dictionary form of :class:`SpatialPad`.
+
+    Args:
+        keys: The keys to pad.
+        spatial_size: See :class:`SpatialPad`.
+        method: See :class:`SpatialPad`.
+        value: See :class:`SpatialPad`.
+        allow_missing_keys: Skip missing keys.
+    """
 
     def __init__(
         self,
@@ -331,14 +339,27 @@ class SpatialPadd(_BoxTransformd):
 
 
 class CenterSpatialCropd(_BoxTransformd):
-    """Dictionary form of :class:`CenterSpatialCrop`."""
+    """Dictionary form of :class:`CenterSpatialCrop`.
+
+    Args:
+        keys: The keys to crop.
+        roi_size: See :class:`CenterSpatialCrop`.
+        allow_missing_keys: Skip missing keys.
+    """
 
     def __init__(self, keys: Any, roi_size: Any, allow_missing_keys: bool = False) -> None:
         super().__init__(keys, CenterSpatialCrop(roi_size), None, allow_missing_keys)
 
 
 class SpatialCropd(_BoxTransformd):
-    """Dictionary form of :class:`SpatialCrop`."""
+    """Dictionary form of :class:`SpatialCrop`.
+
+    Args:
+        keys: The keys to crop.
+        allow_missing_keys: Skip missing keys.
+        **roi: The box, as the arguments of :class:`SpatialCrop` (``roi_start`` and
+            ``roi_end``, or ``roi_center`` and ``roi_size``).
+    """
 
     def __init__(self, keys: Any, allow_missing_keys: bool = False, **roi: Any) -> None:
         super().__init__(keys, SpatialCrop(**roi), None, allow_missing_keys)
