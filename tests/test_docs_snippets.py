@@ -115,13 +115,19 @@ def _given(root: Path) -> dict:
 @pytest.fixture
 def restored_registries(isolated_registry_index):
     """Undo what snippets register (a registry refuses a name twice), and forget the
-    registries they create."""
-    for registry in isolated_registry_index.values():
+    registries they create. Internal registries (``INVERSES``) have no entry-point
+    group, so they are not in the index: they are taken from ``unetseg.registries``."""
+    from unetseg import registries
+    from unetseg.registry import Registry
+
+    every = {id(r): r for r in isolated_registry_index.values()}
+    every |= {id(r): r for r in vars(registries).values() if isinstance(r, Registry)}
+    for registry in every.values():
         registry.names()  # built-ins and plugins loaded first: they are part of the state
-    saved = {name: dict(r._entries) for name, r in isolated_registry_index.items()}
+    saved = [(registry, dict(registry._entries)) for registry in every.values()]
     yield
-    for name, entries in saved.items():
-        isolated_registry_index[name]._entries = entries
+    for registry, entries in saved:
+        registry._entries = entries
 
 
 @pytest.mark.parametrize("page", _pages_with_code())
