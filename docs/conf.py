@@ -24,11 +24,13 @@ extensions = [
     "sphinx.ext.viewcode",
     "myst_parser",
     "sphinx-mathjax-offline",  # MathJax from the package, not a CDN: math renders offline
+    "snippets",  # _ext/snippets.py: runs the tutorial, which draws its own picture
 ]
+sys.path.insert(0, str(Path(__file__).parent / "_ext"))
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "README.md"]
+exclude_patterns = ["_build", "_ext", "README.md"]
 templates_path = ["_templates"]
 
 # API reference, generated from the docstrings (Google style).

@@ -18,27 +18,19 @@ Registrations a snippet makes (a loss, a norm) are undone after the page.
 
 from __future__ import annotations
 
-import re
-import shlex
+import importlib.util
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted([*(ROOT / "docs").glob("*.md"), ROOT / "README.md"])
-_BLOCK = re.compile(
-    r"(?:<!-- snippet: (?P<directive>skip|run)(?P<reason>[^\n]*?) -->\n)?"
-    r"^```(?P<language>python|bash)\n(?P<code>.*?)^```",
-    re.MULTILINE | re.DOTALL,
-)
 
-
-def snippets(page: Path) -> list[tuple[str, str, str | None, str]]:
-    """(language, code, directive, reason) of each fenced Python or bash block."""
-    return [
-        (m["language"], m["code"], m["directive"], (m["reason"] or "").strip())
-        for m in _BLOCK.finditer(page.read_text(encoding="utf-8"))
-    ]
+# The docs' own reader of code blocks (the docs build runs the tutorial with it).
+_spec = importlib.util.spec_from_file_location("docs_snippets", ROOT / "docs/_ext/snippets.py")
+_snippets = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_snippets)
+snippets, run_page = _snippets.snippets, _snippets.run_page
 
 
 def test_every_skip_gives_a_reason():
@@ -134,27 +126,10 @@ def restored_registries(isolated_registry_index):
 def test_the_snippets_of_a_page_run(
     page, generated_data, tmp_path, monkeypatch, restored_registries
 ):
-    from unetseg.cli import main
-
     for name in ("MICCAI_BraTS2020_TrainingData", "MICCAI_BraTS2020_ValidationData", "predictions"):
         (tmp_path / name).symlink_to(generated_data / name)
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": f"docs_{page.stem}", **_given(generated_data)}
     (tmp_path / "work").mkdir()
     namespace["model"].save(tmp_path / "work" / "best.keras")
-    for number, (language, code, directive, _) in enumerate(snippets(page), start=1):
-        if directive == "skip":
-            continue
-        if language == "bash":
-            if directive != "run":
-                continue
-            for line in code.splitlines():
-                arguments = shlex.split(line)
-                assert arguments[0] == "unetseg", line
-                assert main(arguments[1:]) == 0, f"{page.name} block {number}: {line}"
-            continue
-        try:
-            exec(compile(code, f"{page.name} (Python block {number})", "exec"), namespace)
-        except Exception as error:
-            error.add_note(f"in {page.name}, Python block {number}:\n{code}")
-            raise
+    run_page(page, namespace)
