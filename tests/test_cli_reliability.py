@@ -91,6 +91,27 @@ def test_predict_refuses_a_file_it_did_not_write_and_redoes_it_when_told(
     _error(capsys, code, "another model or other settings")
 
 
+def test_shards_predict_every_case_once_into_one_folder(untrained_run, tmp_path, capsys):
+    output = tmp_path / "out"
+    assert _predict(untrained_run, output, "--shard", "1/2") == 0
+    assert sorted(p.name for p in output.iterdir()) == [
+        "BraTS20_Training_002.nii.gz",
+        "predictions.shard-1-of-2.json",
+    ]
+    assert _predict(untrained_run, output, "--shard", "0/2") == 0
+    assert sorted(p.name for p in output.glob("*.nii.gz")) == [
+        "BraTS20_Training_001.nii.gz",
+        "BraTS20_Training_002.nii.gz",
+    ]
+    before = (output / "BraTS20_Training_002.nii.gz").stat().st_mtime_ns
+    assert _predict(untrained_run, output, "--shard", "1/2") == 0  # its case is done
+    assert (output / "BraTS20_Training_002.nii.gz").stat().st_mtime_ns == before
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        _predict(untrained_run, output, "--shard", "2/2")
+    assert "expected 0 <= I < N, got '2/2'" in capsys.readouterr().err
+
+
 def test_predict_refuses_a_model_of_another_recipe_before_reading_a_case(
     untrained_run, tmp_path, capsys
 ):

@@ -125,7 +125,8 @@ def _load_recipe_json(work_dir: Path) -> RecipeConfig:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from unetseg.data import find_brats_cases
+    from unetseg.data import find_brats_cases, shard_cases
+    from unetseg.inference.manifest import MANIFEST_NAME
     from unetseg.recipes import apply_overrides, build_predictor, window_size_warning
     from unetseg.recipes.postprocessing import POSTPROCESSING_FILE, PostprocessingChoice
 
@@ -143,6 +144,12 @@ def _predict(args: argparse.Namespace) -> int:
     else:
         models = [run / f"{args.checkpoint}.keras" for run in runs]
     records = find_brats_cases(args.cases, require_labels=False)
+    manifest = MANIFEST_NAME
+    if args.shard is not None:
+        index, count = args.shard
+        records = shard_cases(records, index, count)
+        manifest = f"predictions.shard-{index}-of-{count}.json"
+        print(f"Shard {index} of {count}: {len(records)} cases")
     choice = None
     chosen = runs[0] / POSTPROCESSING_FILE
     if len(runs) == 1 and config.inference.choose_postprocessing and chosen.is_file():
@@ -153,7 +160,9 @@ def _predict(args: argparse.Namespace) -> int:
         "spacing": config.data.spacing,
         "postprocessing": choice.to_dict() if choice is not None else None,
     }
-    paths = predictor.predict(records, args.output, overwrite=args.overwrite, provenance=provenance)
+    paths = predictor.predict(
+        records, args.output, overwrite=args.overwrite, provenance=provenance, manifest=manifest
+    )
     print(f"{len(paths)} predictions in {args.output}")
     return 0
 
@@ -244,6 +253,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {_one_line(message)} (see '{self.prog} --help')\n")
 
 
+def _shard(text: str) -> tuple[int, int]:
+    """``I/N`` → ``(I, N)`` with ``0 <= I < N`` (an argparse type)."""
+    index, slash, count = text.partition("/")
+    try:
+        if not slash:
+            raise ValueError
+        shard = int(index), int(count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N such as 0/4, got {text!r}") from None
+    if not 0 <= shard[0] < shard[1]:
+        raise argparse.ArgumentTypeError(f"expected 0 <= I < N, got {text!r}")
+    return shard
+
+
 def _add_set_option(parser: argparse.ArgumentParser, help_text: str) -> None:
     parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help=help_text)
 
@@ -320,6 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint", choices=("best", "last"), default="best", help="which model (default best)"
     )
     predict.add_argument("--model", help="a .keras file to use instead of the run's checkpoint")
+    predict.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        help="predict only shard I of N (0 <= I < N): every N-th case by sorted id, so N "
+        "machines split the cases and together write each exactly once",
+    )
     predict.add_argument(
         "--overwrite",
         action="store_true",

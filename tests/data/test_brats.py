@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from unetseg.data import (
     MODALITIES,
     find_brats_cases,
     kfold_splits,
     read_survival_info,
+    shard_cases,
     train_val_test_split,
 )
 from unetseg.errors import ConfigError, DataError
@@ -164,3 +167,27 @@ def test_train_val_test_split():
 def test_bad_split_arguments(call, message):
     with pytest.raises((ConfigError, DataError), match=message):
         call()
+
+
+@given(
+    cases=st.integers(0, 30),
+    count=st.integers(1, 8),
+)
+def test_shards_hold_every_case_exactly_once_and_balanced(cases, count):
+    records = [{"id": f"BraTS20_Training_{i:03d}"} for i in range(cases)][::-1]
+    shards = [[r["id"] for r in shard_cases(records, i, count)] for i in range(count)]
+    together = [case for shard in shards for case in shard]
+    assert sorted(together) == sorted(r["id"] for r in records)
+    assert len(set(together)) == len(together)
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1
+    assert all(shard == sorted(shard) for shard in shards)
+
+
+def test_a_shard_outside_its_range_is_refused():
+    records = [{"id": "a"}, {"id": "b"}]
+    with pytest.raises(ConfigError, match="0–1, got 2"):
+        shard_cases(records, 2, 2)
+    with pytest.raises(ConfigError):
+        shard_cases(records, 0, 0)
+    with pytest.raises(DataError, match="repeat"):
+        shard_cases([{"id": "a"}, {"id": "a"}], 0, 1)

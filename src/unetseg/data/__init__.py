@@ -23,6 +23,7 @@ from unetseg.data.brats import (
     kfold_splits,
     read_name_mapping,
     read_survival_info,
+    shard_cases,
     train_val_test_split,
 )
 from unetseg.data.cache import CachedCase, PreprocessedCache
@@ -66,6 +67,7 @@ __all__ = [
     "load_anatomy",
     "read_name_mapping",
     "read_survival_info",
+    "shard_cases",
     "train_val_test_split",
     "write_synthetic_brats",
 ]

@@ -40,6 +40,7 @@ __all__ = [
     "kfold_splits",
     "read_name_mapping",
     "read_survival_info",
+    "shard_cases",
     "train_val_test_split",
 ]
 
@@ -255,6 +256,37 @@ def kfold_splits(
         (sorted(i for j, fold in enumerate(folds) if j != f for i in fold), folds[f])
         for f in range(k)
     ]
+
+
+def shard_cases(records: Sequence[dict[str, Any]], index: int, count: int) -> list[dict[str, Any]]:
+    """Shard ``index`` of ``count``: every ``count``-th case by sorted id, starting at
+    ``index``, so ``count`` machines (or GPUs) split a set of cases; together the shards
+    hold every case exactly once, and their sizes differ by at most one.
+
+    Args:
+        records: The cases, records with an ``id`` key (unique).
+        index: Which shard, from 0 to ``count`` − 1.
+        count: How many shards.
+
+    Returns:
+        The shard's records, in id order.
+
+    Raises:
+        ConfigError: If ``index`` is not in ``[0, count)`` or ``count`` < 1.
+        DataError: If case ids repeat.
+
+    Example:
+        >>> cases = [{"id": f"case{i}"} for i in range(5)]
+        >>> [r["id"] for r in shard_cases(cases, 1, 2)]
+        ['case1', 'case3']
+    """
+    if not isinstance(count, int) or count < 1 or not isinstance(index, int):
+        raise ConfigError(f"A shard needs whole numbers, index < count, got {index}/{count}.")
+    if not 0 <= index < count:
+        raise ConfigError(f"The shard index must be in 0–{count - 1}, got {index} (of {count}).")
+    by_id = {r["id"]: r for r in records}
+    ids = _ids(records)
+    return [by_id[i] for i in ids[index::count]]
 
 
 def train_val_test_split(

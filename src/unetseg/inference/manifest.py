@@ -75,14 +75,17 @@ class PredictionManifest:
 
     Args:
         folder: The prediction folder; its manifest is read if it exists.
+        name: The manifest's file name; machines that predict shards of one set of cases
+            into one folder each keep their own (``predictions.shard-1-of-4.json``), so
+            none overwrites another's record.
 
     Raises:
         DataError: If the manifest exists but is not one (naming the file).
     """
 
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
+    def __init__(self, folder: str | os.PathLike[str], name: str = MANIFEST_NAME) -> None:
         self.folder = Path(folder)
-        self.path = self.folder / MANIFEST_NAME
+        self.path = self.folder / name
         self.entries: dict[str, dict[str, Any]] = {}
         if self.path.exists():
             try:

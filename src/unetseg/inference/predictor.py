@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from unetseg.errors import ConfigError, DataError, in_case
-from unetseg.inference.manifest import PredictionManifest, model_digest
+from unetseg.inference.manifest import MANIFEST_NAME, PredictionManifest, model_digest
 from unetseg.inference.postprocess import (
     LabelMapPostprocess,
     brats_submission_name,
@@ -233,6 +233,7 @@ class Predictor:
         overwrite: bool = False,
         progress: bool = True,
         provenance: Mapping[str, Any] | None = None,
+        manifest: str = MANIFEST_NAME,
     ) -> list[Path]:
         """Segment every case and write its label map; return the written paths.
 
@@ -253,6 +254,8 @@ class Predictor:
             provenance: JSON-compatible settings that decide the result besides the
                 model's weights (the command line gives the inference and
                 post-processing settings), recorded and compared.
+            manifest: The manifest's file name in ``output_dir`` (one per shard when
+                several machines predict into one folder).
 
         Raises:
             DataError: If a record has no ``id``, two records share one, or
@@ -272,15 +275,15 @@ class Predictor:
         if output_dir.exists() and not output_dir.is_dir():
             raise DataError(f"The output folder {output_dir} is a file.")
         paths = [output_dir / self.file_name(i) for i in ids]
-        manifest = PredictionManifest(output_dir)
+        written = PredictionManifest(output_dir, manifest)
         source = {"model": model_digest(self.model), **dict(provenance or {})}
         todo = []
         stale = []
         for record, path in zip(records, paths, strict=True):
             if overwrite or not path.exists():
                 todo.append((record, path))
-            elif not manifest.is_current(path.name, source):
-                stale.append(f"{path.name} ({manifest.describe(path.name)})")
+            elif not written.is_current(path.name, source):
+                stale.append(f"{path.name} ({written.describe(path.name)})")
         if stale:
             raise DataError(
                 f"{output_dir} already holds {len(stale)} prediction(s) that this model and "
@@ -296,5 +299,5 @@ class Predictor:
         for record, path in iterator:
             labels, meta = self.predict_record(record)
             write_label_map(labels, path, meta, overwrite=True)
-            manifest.record(path.name, source)
+            written.record(path.name, source)
         return paths
