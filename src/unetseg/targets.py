@@ -43,6 +43,8 @@ def prepare_target(y_true: Any, y_pred: Any, activation: str, *, owner: str) -> 
 
     Raises:
         DataError: If the shapes do not fit; the message states both shapes.
+        ConfigError: For ``softmax`` over a single output channel (always 1; use
+            ``sigmoid``).
     """
     pred_shape = tuple(y_pred.shape)
     true_shape = tuple(y_true.shape)

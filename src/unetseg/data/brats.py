@@ -303,6 +303,19 @@ def train_val_test_split(
             numbers summing to 1; the train and validation counts are rounded, the test part
             takes the rest.
         seed: The seed of the random permutation that assigns cases to the parts.
+
+    Returns:
+        ``(train_ids, validation_ids, test_ids)``, each sorted.
+
+    Raises:
+        ConfigError: If ``fractions`` are not three non-negative numbers summing to 1.
+        DataError: If case ids repeat.
+
+    Example:
+        >>> cases = [f"case{i}" for i in range(10)]
+        >>> train, val, test = train_val_test_split(cases, (0.6, 0.2, 0.2))
+        >>> len(train), len(val), len(test), sorted(train + val + test) == sorted(cases)
+        (6, 2, 2, True)
     """
     ids = _ids(records)
     if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
