@@ -212,22 +212,22 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _check_paths(args: argparse.Namespace) -> None:
     """Refuse missing inputs and outputs of the wrong kind, naming them, before any work."""
-    inputs = {
-        "train": [("--data", args.__dict__.get("data"))],
-        "predict": [("RUN", run) for run in args.__dict__.get("run", [])]
-        + [("CASES", args.__dict__.get("cases")), ("--model", args.__dict__.get("model"))],
-        "evaluate": [
-            ("PREDICTIONS", args.__dict__.get("predictions")),
-            ("TRUTH", args.__dict__.get("truth")),
-        ],
+    inputs = {  # (the name in messages, the argument)
+        "train": [("--data", "data")],
+        "predict": [("RUN", "run"), ("CASES", "cases"), ("--model", "model")],
+        "evaluate": [("PREDICTIONS", "predictions"), ("TRUTH", "truth")],
     }[args.command]
-    for name, value in inputs:
-        if value is not None and not Path(value).exists():
-            raise UnetsegError(f"{name} {value} does not exist.")
-    folders = {"train": "work_dir", "predict": "output"}.get(args.command)
-    folder = args.__dict__.get(folders) if folders else None
+    for name, attribute in inputs:
+        values = getattr(args, attribute)
+        for value in values if isinstance(values, list) else [values]:
+            if value is not None and not Path(value).exists():
+                raise UnetsegError(f"{name} {value} does not exist.")
+    option, attribute = {"train": ("work-dir", "work_dir"), "predict": ("output", "output")}.get(
+        args.command, ("", "")
+    )
+    folder = getattr(args, attribute, None)
     if folder is not None and Path(folder).exists() and not Path(folder).is_dir():
-        raise UnetsegError(f"{folder} is a file; the {folders.replace('_', '-')} must be a folder.")
+        raise UnetsegError(f"{folder} is a file; the {option} must be a folder.")
     if args.command == "evaluate" and Path(args.output).is_dir():
         raise UnetsegError(f"--output {args.output} is a folder; give the CSV file to write.")
 
