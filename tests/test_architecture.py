@@ -22,6 +22,7 @@ LAYERS = {
     "registry": 0,
     "registries": 0,
     "optional": 0,
+    "backends": 0,
     "lazy": 0,
     "fileio": 0,
     "info": 0,

@@ -7,9 +7,12 @@ The package is organised in layers; imports only point down:
 - data, inference and training on top of them.
 
 ``import unetseg`` is light: it does not import Keras or a backend. The
-subpackages that need Keras import it themselves.
+subpackages that need Keras import it themselves. Before they do, it makes sure the
+backend Keras will start is installed (:func:`unetseg.backends.choose_backend`):
+without TensorFlow and with no backend chosen, Keras starts JAX or PyTorch.
 """
 
+from unetseg.backends import choose_backend
 from unetseg.errors import (
     ConfigError,
     DataError,
@@ -22,6 +25,8 @@ from unetseg.errors import (
 from unetseg.registry import Registry, all_registries
 
 __version__ = "0.1.0.dev0"
+
+choose_backend()
 
 __all__ = [
     "ConfigError",

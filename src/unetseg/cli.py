@@ -72,10 +72,17 @@ def _start_keras() -> None:
         with _quiet_native_start_up():
             import keras  # noqa: F401
     except (ImportError, ValueError) as error:  # an unknown or broken backend
-        backend = os.environ.get("KERAS_BACKEND", "the configured backend")
+        from unetseg.backends import BACKENDS, configured_backend, installed_backends
+
+        if not installed_backends():
+            extras = ", ".join(f'"unetseg[{extra}]"' for extra in BACKENDS.values())
+            raise UnetsegError(
+                f"No Keras backend is installed; install one with pip: {extras}."
+            ) from error
         raise UnetsegError(
-            f"Keras cannot start its backend {backend!r} ({error}); set KERAS_BACKEND to "
-            "tensorflow, jax or torch ('unetseg info --no-devices' shows what is installed)."
+            f"Keras cannot start its backend {configured_backend()!r} ({error}); set "
+            "KERAS_BACKEND to tensorflow, jax or torch ('unetseg info --no-devices' shows "
+            "what is installed)."
         ) from error
 
 

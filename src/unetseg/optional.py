@@ -1,7 +1,7 @@
 """Lazy imports of optional dependencies, with an error that names the extra to install.
 
-unetseg's core needs only Keras, NumPy, SciPy, nibabel and rich. Albumentations,
-matplotlib, JAX and PyTorch are optional: a module that uses one imports it
+unetseg's core needs only Keras, NumPy, SciPy, nibabel and rich. The Keras backend
+(TensorFlow, JAX or PyTorch), albumentations and matplotlib are optional: a module that uses one imports it
 through :func:`require` at the point of use, so ``import unetseg`` never fails
 for want of them and the user learns exactly what to install.
 """
@@ -19,6 +19,7 @@ __all__ = ["EXTRAS", "require"]
 EXTRAS: dict[str, str] = {
     "albumentations": "augment",
     "matplotlib": "viz",
+    "tensorflow": "tensorflow",
     "jax": "jax",
     "torch": "torch",
     "monai": "bench",

@@ -12,6 +12,7 @@ from typing import Any
 
 from unetseg.data.patches import PatchDataset
 from unetseg.errors import ConfigError
+from unetseg.optional import require
 
 __all__ = ["as_tf_dataset"]
 
@@ -37,9 +38,9 @@ def as_tf_dataset(
 
     Raises:
         ConfigError: If ``epochs`` is not a positive integer.
+        MissingDependencyError: If TensorFlow is not installed.
     """
-    import tensorflow as tf
-
+    tf = require("tensorflow", purpose="as_tf_dataset (tf.data)")
     if not isinstance(epochs, int) or epochs < 1:
         raise ConfigError(f"epochs must be a positive integer, got {epochs!r}.")
     steps = len(patches)

@@ -1,0 +1,80 @@
+"""Which Keras backend starts: the one you chose, else one that is installed.
+
+Keras starts the backend named by ``KERAS_BACKEND``, else the one in its
+``keras.json`` (``$KERAS_HOME`` or ``~/.keras``), else TensorFlow — and Keras writes
+``"backend": "tensorflow"`` into a new ``keras.json`` the first time it runs, chosen
+or not. unetseg does not depend on TensorFlow (``pip install "unetseg[jax]"`` brings
+no TensorFlow), so on ``import unetseg``, before Keras starts, :func:`choose_backend`
+checks that the configured backend is installed and, when it is not and
+``KERAS_BACKEND`` is unset, sets ``KERAS_BACKEND`` to the first installed of
+TensorFlow, JAX and PyTorch. A backend you set in ``KERAS_BACKEND`` is never changed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["BACKENDS", "choose_backend", "configured_backend", "installed_backends"]
+
+#: The Keras backends unetseg runs on, in the order it picks one, with the extra
+#: (``pip install "unetseg[extra]"``) that installs each.
+BACKENDS: dict[str, str] = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
+def _is_installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a broken install, or a module without a spec
+        return False
+
+
+def installed_backends() -> list[str]:
+    """The Keras backends whose package is installed, in :data:`BACKENDS` order."""
+    return [name for name in BACKENDS if _is_installed(name)]
+
+
+def configured_backend() -> str:
+    """The backend Keras would start now: ``KERAS_BACKEND``, else ``keras.json``'s,
+    else ``"tensorflow"`` (Keras's default). Reads the file; imports nothing."""
+    chosen = os.environ.get("KERAS_BACKEND")
+    if chosen:
+        return chosen
+    home = os.environ.get("KERAS_HOME")
+    if home is None:
+        base = os.path.expanduser("~")
+        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
+    try:
+        stored = json.loads(Path(home, "keras.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "tensorflow"
+    backend = stored.get("backend") if isinstance(stored, dict) else None
+    return backend if isinstance(backend, str) and backend else "tensorflow"
+
+
+def choose_backend() -> str | None:
+    """Make Keras start an installed backend when none that is installed was chosen.
+
+    Does nothing once Keras is imported (its backend is fixed then) or when
+    ``KERAS_BACKEND`` is set. Otherwise, if the backend from ``keras.json`` (or Keras's
+    default, TensorFlow) is one of :data:`BACKENDS` and not installed, sets
+    ``KERAS_BACKEND`` to the first installed one of them.
+
+    Returns:
+        The backend it set in ``KERAS_BACKEND``, or ``None`` when it left the choice to
+        Keras (chosen already, installed, or no backend installed at all — then starting
+        Keras fails and the command line says which extra to install).
+    """
+    if "keras" in sys.modules or os.environ.get("KERAS_BACKEND"):
+        return None
+    configured = configured_backend()
+    if configured not in BACKENDS or _is_installed(configured):
+        return None  # installed, or a backend without a package of its own ("numpy")
+    installed = installed_backends()
+    if not installed:
+        return None
+    os.environ["KERAS_BACKEND"] = installed[0]
+    return installed[0]
