@@ -126,7 +126,9 @@ def test_with_no_backend_installed_train_names_the_extras(tmp_path):
 def test_the_quick_recipe_predict_and_evaluate_run_without_tensorflow(tmp_path):
     data = tmp_path / "data"
     hidden = ["tensorflow"]
-    result = run_without(hidden, "synth", data, "--cases", 4, "--shape", 32, 32, 24, tmp_path=tmp_path)
+    result = run_without(
+        hidden, "synth", data, "--cases", 4, "--shape", 32, 32, 24, tmp_path=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     work = tmp_path / "run"
     result = run_without(

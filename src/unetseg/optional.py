@@ -1,9 +1,10 @@
 """Lazy imports of optional dependencies, with an error that names the extra to install.
 
 unetseg's core needs only Keras, NumPy, SciPy, nibabel and rich. The Keras backend
-(TensorFlow, JAX or PyTorch), albumentations and matplotlib are optional: a module that uses one imports it
-through :func:`require` at the point of use, so ``import unetseg`` never fails
-for want of them and the user learns exactly what to install.
+(TensorFlow, JAX or PyTorch), albumentations and matplotlib are optional: a module
+that uses one imports it through :func:`require` at the point of use, so
+``import unetseg`` never fails for want of them and the user learns exactly what to
+install.
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
 """A training run in a process of its own, for the resume and multi-device tests.
 
-    python run_training.py CACHE WORK [--kill-epoch E] [--distribute] [--epochs N]
+    python run_training.py CACHE WORK [--kill-epoch E] [--distribute | --multi-worker]
+                           [--epochs N]
 
 Prints the history as JSON on its last line. ``--kill-epoch E`` kills the process
 (SIGKILL) in the middle of epoch E (0-based), as a crash or a pre-empted job would.
+``--multi-worker`` joins the multi-worker run the ``KERAS_DISTRIBUTION_*`` variables
+describe.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ def main():
     parser.add_argument("work")
     parser.add_argument("--kill-epoch", type=int, default=None)
     parser.add_argument("--distribute", action="store_true")
+    parser.add_argument("--multi-worker", action="store_true")
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
     if args.distribute and keras.backend.backend() == "tensorflow":
@@ -65,7 +69,11 @@ def main():
         work_dir=args.work,
         task="brats_regions",
         loss="dice_ce",
-        distribute="data_parallel" if args.distribute else None,
+        distribute="data_parallel"
+        if args.distribute
+        else "multi_worker"
+        if args.multi_worker
+        else None,
         verbose=0,
         seed=5,
     )

@@ -6,8 +6,10 @@ small tumours are seen often enough, otherwise any voxel. The patch is cut from
 the memory-mapped arrays (only the patch is read from disk), padded where it
 reaches outside, then passed through the augmentation. Batches are deterministic:
 batch ``i`` of epoch ``e`` is drawn from the seed ``(seed, e, i)``, whatever the
-number of workers. ``PyDataset`` serves them on every Keras backend, with
-``workers`` threads preparing batches ahead of the training step.
+number of threads; in a multi-worker run, worker ``w > 0`` draws its own batches
+from ``(seed, e, i, w)`` (worker 0 draws what a single process would).
+``PyDataset`` serves them on every Keras backend, with ``workers`` threads preparing
+batches ahead of the training step.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class PatchDataset(keras.utils.PyDataset):
         image_key: The cached image key.
         label_key: The cached label key.
         seed: The seed of the sampling.
+        worker: The index of the worker process drawing these batches in a
+            multi-worker run (the :class:`~unetseg.training.Trainer` sets it); each
+            worker draws different patches.
         **kwargs: ``workers``, ``use_multiprocessing`` and ``max_queue_size`` of
             ``keras.utils.PyDataset``.
     """
@@ -56,6 +61,7 @@ class PatchDataset(keras.utils.PyDataset):
         image_key: str = "image",
         label_key: str = "label",
         seed: int = 0,
+        worker: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -66,6 +72,8 @@ class PatchDataset(keras.utils.PyDataset):
                 f"batch_size and steps_per_epoch must be >= 1, got {batch_size} and "
                 f"{steps_per_epoch}."
             )
+        if not isinstance(worker, int) or worker < 0:
+            raise ConfigError(f"worker must be an integer >= 0, got {worker!r}.")
         if not 0.0 <= foreground_ratio <= 1.0:
             raise ConfigError(f"foreground_ratio must be in [0, 1], got {foreground_ratio}.")
         self.cases = list(cases)
@@ -76,6 +84,7 @@ class PatchDataset(keras.utils.PyDataset):
         self.augment = augment
         self.image_key, self.label_key = image_key, label_key
         self.seed = seed
+        self.worker = worker
         self.epoch = 0
         self._images = [case.array(image_key) for case in self.cases]
         self._labels = [case.array(label_key) for case in self.cases]
@@ -104,7 +113,8 @@ class PatchDataset(keras.utils.PyDataset):
 
     def batch(self, epoch: int, batch_index: int) -> tuple[np.ndarray, np.ndarray]:
         """Batch ``batch_index`` of epoch ``epoch``: the same arrays every time it is asked for."""
-        rng = np.random.default_rng([self.seed, int(epoch), int(batch_index)])
+        key = [self.seed, int(epoch), int(batch_index)] + ([self.worker] if self.worker else [])
+        rng = np.random.default_rng(key)
         # Workers prepare batches in parallel threads: each batch re-seeds its own copy
         # of the augmentation, or one thread's seeds would feed another's draws.
         augment = copy.deepcopy(self.augment)

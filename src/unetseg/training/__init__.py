@@ -17,7 +17,7 @@ from unetseg.training.callbacks import (
     validation_arrays,
 )
 from unetseg.training.config import PRECISIONS, TrainerConfig
-from unetseg.training.distribution import DistributionContext
+from unetseg.training.distribution import MULTI_WORKER_VARIABLES, DistributionContext
 from unetseg.training.schedules import (
     OPTIMIZERS,
     SCHEDULES,
@@ -30,6 +30,7 @@ from unetseg.training.trainer import Trainer, TrainingError
 from unetseg.training.workdir import claim_work_dir, copy_optimizer_state, differing_settings
 
 __all__ = [
+    "MULTI_WORKER_VARIABLES",
     "OPTIMIZERS",
     "PRECISIONS",
     "SCHEDULES",

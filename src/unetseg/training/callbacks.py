@@ -18,6 +18,7 @@ import csv
 import io
 import math
 import os
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -232,6 +233,10 @@ class WorkDirCheckpoint(keras.callbacks.Callback):
         patience: Stop after this many validated epochs without improvement
             (``None``: never).
         history: The rows of the epochs already done (when resuming).
+        chief: Whether this process writes the work directory. In a multi-worker run
+            only the chief does; the others keep the history in memory and save the
+            model (a step every worker must take part in) into a private temporary
+            folder, deleted at once.
 
     Each epoch end writes, atomically and in this order, ``history.csv`` (one row per
     epoch), ``best.keras`` if the monitored value improved, and ``last.keras`` (model
@@ -248,9 +253,11 @@ class WorkDirCheckpoint(keras.callbacks.Callback):
         mode: str = "max",
         patience: int | None = None,
         history: Sequence[dict[str, float]] = (),
+        chief: bool = True,
     ) -> None:
         super().__init__()
         self.work_dir = Path(work_dir)
+        self.chief = bool(chief)
         self.monitor = monitor
         self.mode = check_choice(mode, ("max", "min"), what="monitor mode")
         if patience is not None and int(patience) < 1:
@@ -290,6 +297,8 @@ class WorkDirCheckpoint(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def _write_history(self) -> None:
+        if not self.chief:
+            return
         columns: list[str] = []
         for row in self.history:
             columns += [key for key in row if key not in columns]
@@ -302,6 +311,10 @@ class WorkDirCheckpoint(keras.callbacks.Callback):
             handle.write(buffer.getvalue())
 
     def _save(self, name: str) -> None:
+        if not self.chief:
+            with tempfile.TemporaryDirectory(prefix="unetseg-worker-") as scratch:
+                self.model.save(Path(scratch) / name)
+            return
         target = self.work_dir / name
         temporary = self.work_dir / f".{name}.partial.keras"
         self.model.save(temporary)

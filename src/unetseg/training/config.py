@@ -46,7 +46,9 @@ class TrainerConfig(ConfigSection):
         clipnorm: Gradient norm clipping (nnU-Net: 12); ``None`` for none.
         precision: ``"float32"``, ``"mixed_float16"`` or ``"mixed_bfloat16"``; the
             output layer stays float32.
-        distribute: ``None`` (one device) or ``"data_parallel"``.
+        distribute: ``None`` (one device), ``"data_parallel"`` (this machine's
+            devices) or ``"multi_worker"`` (several processes or machines, JAX; see
+            :class:`~unetseg.training.DistributionContext`).
         jit_compile: Passed to ``model.compile``: true, false or ``"auto"``.
         seed: The seed of the weights and of the per-epoch global seeds.
         val_roi_size: The window of the validation's sliding-window inference;
@@ -122,9 +124,9 @@ class TrainerConfig(ConfigSection):
         self.check(self.clipnorm is None or self.clipnorm > 0, "clipnorm", "must be > 0 or none")
         self.check(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}")
         self.check(
-            self.distribute in (None, "data_parallel"),
+            self.distribute in (None, "data_parallel", "multi_worker"),
             "distribute",
-            "must be none or 'data_parallel'",
+            "must be none, 'data_parallel' or 'multi_worker'",
         )
         self.check(
             self.jit_compile in (True, False, "auto"), "jit_compile", "must be a bool or 'auto'"

@@ -1,14 +1,24 @@
-"""Data parallelism over several devices, one argument for every backend.
+"""Data parallelism over several devices or machines, one argument for every backend.
 
-``distribute="data_parallel"`` splits each batch over the devices and averages the
-gradients: ``tf.distribute.MirroredStrategy`` on TensorFlow,
-``keras.distribution.DataParallel`` on JAX. The model must be created inside
-:meth:`DistributionContext.scope` so its weights live on every device.
+``distribute="data_parallel"`` splits each batch over the devices of this machine and
+averages the gradients: ``tf.distribute.MirroredStrategy`` on TensorFlow,
+``keras.distribution.DataParallel`` on JAX. ``distribute="multi_worker"`` does the same
+over several processes (machines), each feeding its own batches: on JAX through
+``keras.distribution.initialize`` (the JAX coordinator, configured by the
+``KERAS_DISTRIBUTION_*`` environment variables) and ``DataParallel`` over every
+process's devices. The model must be created inside :meth:`DistributionContext.scope`
+so its weights live on every device.
+
+TensorFlow's ``MultiWorkerMirroredStrategy`` is not offered: Keras 3's ``model.fit``
+cannot train under it (measured with Keras 3.15 and TensorFlow 2.21 — the symbolic
+build reduces a tuple of per-replica batches, and every step reduces the scalar loss
+along axis 0; both raise).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -16,32 +26,53 @@ import keras
 
 from unetseg.errors import ConfigError
 
-__all__ = ["DistributionContext"]
+__all__ = ["MULTI_WORKER_VARIABLES", "DistributionContext"]
+
+#: The environment variables that place a process in a multi-worker run (read by
+#: ``keras.distribution.initialize``): the coordinator's ``host:port`` (the chief's,
+#: process 0), the number of processes and this process's index.
+MULTI_WORKER_VARIABLES = (
+    "KERAS_DISTRIBUTION_JOB_ADDRESSES",
+    "KERAS_DISTRIBUTION_NUM_PROCESSES",
+    "KERAS_DISTRIBUTION_PROCESS_ID",
+)
 
 
 class DistributionContext:
-    """Where a model trains: one device, or data parallel over ``devices``.
+    """Where a model trains: one device, data parallel over ``devices``, or over workers.
 
     Args:
-        mode: ``None`` (the default device) or ``"data_parallel"``.
+        mode: ``None`` (the default device), ``"data_parallel"`` (this machine's
+            devices) or ``"multi_worker"`` (every device of every process; JAX).
         devices: Device names for data parallelism (TensorFlow: ``"/cpu:0"``, JAX:
             ``"cpu:0"``); by default every GPU, or every CPU device when there is none.
+            Not used by ``"multi_worker"``, which takes every process's devices.
+
+    Attributes:
+        worker_index: This process's index among the workers (0 unless multi-worker).
+        num_workers: The number of worker processes (1 unless multi-worker).
 
     Raises:
-        ConfigError: For an unknown mode, a backend without data parallelism here
-            (PyTorch) or fewer than two devices.
+        ConfigError: For an unknown mode, a backend without that mode here, fewer
+            than two devices for ``"data_parallel"``, or a multi-worker process whose
+            ``KERAS_DISTRIBUTION_*`` variables are missing or invalid.
     """
 
     def __init__(self, mode: str | None = None, devices: Sequence[Any] | None = None) -> None:
-        if mode not in (None, "data_parallel"):
-            raise ConfigError(f"distribute must be None or 'data_parallel', got {mode!r}.")
+        if mode not in (None, "data_parallel", "multi_worker"):
+            raise ConfigError(
+                f"distribute must be None, 'data_parallel' or 'multi_worker', got {mode!r}."
+            )
         self.mode = mode
         self.backend = keras.backend.backend()
         self._strategy: Any = None
         self.devices: list[str] = []
+        self.worker_index, self.num_workers = 0, 1
         if mode is None:
             return
-        if self.backend == "tensorflow":
+        if mode == "multi_worker":
+            self._start_workers()
+        elif self.backend == "tensorflow":
             import tensorflow as tf
 
             found = devices or [d.name for d in tf.config.list_logical_devices("GPU")]
@@ -60,6 +91,57 @@ class DistributionContext:
                 f"not on {self.backend!r}."
             )
 
+    def _start_workers(self) -> None:
+        """Join the JAX processes of a multi-worker run; data parallel over all devices."""
+        if self.backend != "jax":
+            raise ConfigError(
+                f"distribute='multi_worker' runs on the JAX backend (KERAS_BACKEND=jax), not on "
+                f"{self.backend!r}: Keras 3's model.fit does not train under TensorFlow's "
+                "MultiWorkerMirroredStrategy. On one machine, use 'data_parallel'."
+            )
+        import jax
+        from jax._src import distributed
+
+        if distributed.global_state.client is None:  # not joined yet in this process
+            missing = [name for name in MULTI_WORKER_VARIABLES if not os.environ.get(name)]
+            if missing:
+                raise ConfigError(
+                    f"distribute='multi_worker' needs {', '.join(missing)} in the environment "
+                    "of every worker: the chief's host:port, the number of processes and this "
+                    "process's index (see the Training guide for a launch example)."
+                )
+            try:
+                keras.distribution.initialize()
+            except (RuntimeError, ValueError) as error:
+                settings = ", ".join(f"{n}={os.environ[n]!r}" for n in MULTI_WORKER_VARIABLES)
+                raise ConfigError(
+                    f"This worker could not join the multi-worker run ({settings}): {error}"
+                ) from error
+        self.worker_index, self.num_workers = jax.process_index(), jax.process_count()
+        self.devices = [str(d) for d in keras.distribution.list_devices()]
+        self._strategy = keras.distribution.DataParallel(devices=self.devices)
+        # Each worker feeds its own batches (its own draws of patches); Keras must not
+        # expect one dataset to cut into per-worker shards.
+        self._strategy.auto_shard_dataset = False
+
+    @property
+    def is_chief(self) -> bool:
+        """Whether this process writes the run's files (worker 0; always, on one process)."""
+        return self.worker_index == 0
+
+    def from_chief(self, value: int) -> int:
+        """The chief's ``value`` on every worker (an integer: a decision all must share).
+
+        On one process, ``value`` itself.
+        """
+        if self.num_workers == 1:
+            return int(value)
+        import numpy as np
+        from jax.experimental import multihost_utils
+
+        shared = multihost_utils.broadcast_one_to_all(np.asarray(int(value), dtype=np.int32))
+        return int(shared)
+
     def _check_count(self) -> None:
         if len(self.devices) < 2:
             raise ConfigError(
@@ -77,8 +159,11 @@ class DistributionContext:
         return max(len(self.devices), 1)
 
     def describe(self) -> dict[str, Any]:
-        """The mode and device count, as stored in a run's ``config.json``."""
-        return {"mode": self.mode, "devices": len(self.devices)}
+        """The mode, device and worker counts, as stored in a run's ``config.json``."""
+        described: dict[str, Any] = {"mode": self.mode, "devices": len(self.devices)}
+        if self.mode == "multi_worker":
+            described["workers"] = self.num_workers
+        return described
 
     @contextlib.contextmanager
     def scope(self) -> Iterator[None]:

@@ -14,7 +14,8 @@ directory (or :meth:`Trainer.resume`) continues from the last completed epoch: t
 optimiser state in ``last.keras`` carries the learning-rate schedule's position, the
 patch batches are drawn from ``(seed, epoch, batch)``, and the global seeds are set
 from ``(seed, epoch)`` at each epoch start, so the resumed run repeats the
-uninterrupted one.
+uninterrupted one. In a multi-worker run (``distribute="multi_worker"``) only the chief
+writes the work directory; every worker resumes from the epoch the chief decides.
 """
 
 from __future__ import annotations
@@ -189,8 +190,8 @@ class Trainer:
                 )
             if self.distribution.enabled:
                 raise ConfigError(
-                    "distribute='data_parallel' needs the model as a UNetConfig or preset "
-                    "name, so the Trainer can create its weights on every device."
+                    f"distribute={self.config.distribute!r} needs the model as a UNetConfig or "
+                    "preset name, so the Trainer can create its weights on every device."
                 )
             return None, model
         if isinstance(model, (str, tuple)):
@@ -376,8 +377,9 @@ class Trainer:
         steps = self._check_fit(train_data, int(epochs), steps_per_epoch)
         batch_size = getattr(train_data, "batch_size", None)
         self._patch_size = getattr(train_data, "patch_size", None)
+        self._assign_worker(train_data)
         config = self.run_config(int(epochs), steps, batch_size)
-        resumable = claim_work_dir(self.work_dir, config, force=force) and resume
+        resumable = self._claim(config, resume=resume, force=force)
         if resumable:
             initial_epoch, history = self._restore(int(epochs) * steps, steps)
         else:
@@ -392,10 +394,12 @@ class Trainer:
             self.config.monitor_mode,
             self.config.patience,
             history,
+            chief=self.distribution.is_chief,
         )
+        workers = self.distribution.num_workers
         own: list[keras.callbacks.Callback] = [
             EpochStart(self.config.seed, train_data),
-            Throughput(batch_size),
+            Throughput(batch_size * workers if batch_size is not None else None),
         ]
         if val_data is not None:
             own.append(self._validation(val_data, train_data))
@@ -412,6 +416,45 @@ class Trainer:
         if checkpoint.diverged is not None:
             raise _diverged(checkpoint.diverged, self.work_dir)
         return checkpoint.history
+
+    def _assign_worker(self, train_data: Any) -> None:
+        """In a multi-worker run, make this worker draw its own batches."""
+        if self.distribution.mode != "multi_worker":
+            return
+        if not hasattr(train_data, "worker"):
+            raise ConfigError(
+                "distribute='multi_worker' needs training data with a 'worker' attribute, "
+                "such as unetseg.data.PatchDataset, so that each worker draws its own "
+                f"batches; got {type(train_data).__name__}."
+            )
+        train_data.worker = self.distribution.worker_index
+
+    def _claim(self, config: dict[str, Any], *, resume: bool, force: bool) -> bool:
+        """Claim the work directory (the chief alone writes it); return whether to resume.
+
+        Every worker takes the chief's decision, so all start from the same epoch.
+        """
+        distribution = self.distribution
+        if distribution.is_chief:
+            try:
+                resumable = claim_work_dir(self.work_dir, config, force=force) and resume
+            except ConfigError:
+                distribution.from_chief(-1)  # tell the other workers before stopping
+                raise
+            return bool(distribution.from_chief(int(resumable)))
+        decision = distribution.from_chief(0)
+        if decision < 0:
+            raise ConfigError(
+                f"Worker {distribution.worker_index}: the chief refused the work directory "
+                f"{self.work_dir} (its error says why)."
+            )
+        if decision and not (self.work_dir / "last.keras").is_file():
+            raise ConfigError(
+                f"Worker {distribution.worker_index}: the chief resumes the run in "
+                f"{self.work_dir}, but this worker finds no last.keras there; the work "
+                "directory must be on a file system every worker shares."
+            )
+        return bool(decision)
 
     def _check_fit(self, train_data: Any, epochs: int, steps_per_epoch: int | None) -> int:
         """Check the arguments of :meth:`fit`; return the steps per epoch."""
