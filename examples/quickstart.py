@@ -22,6 +22,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
+import unetseg  # noqa: F401  (before Keras: it makes sure an installed backend starts)
+
+# isort: split
 import keras
 import numpy as np
 

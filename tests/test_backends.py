@@ -18,7 +18,10 @@ from .test_cli import TINY
 @pytest.fixture
 def fresh(monkeypatch, tmp_path):
     """A process state before Keras starts: no KERAS_BACKEND, an empty Keras home."""
-    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    # setenv first, so that monkeypatch restores the variable's state, set or not,
+    # whatever choose_backend sets in a test.
+    monkeypatch.setenv("KERAS_BACKEND", "")
+    monkeypatch.delenv("KERAS_BACKEND")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.delitem(sys.modules, "keras", raising=False)
     return tmp_path
@@ -29,14 +32,14 @@ def hide(monkeypatch, *modules):
         monkeypatch.setitem(sys.modules, module, None)
 
 
-def test_the_configured_backend_is_the_variable_then_keras_json_then_tensorflow(fresh):
+def test_the_configured_backend_is_the_variable_then_keras_json_then_tensorflow(fresh, monkeypatch):
     assert configured_backend() == "tensorflow"
     (fresh / "keras.json").write_text(json.dumps({"backend": "torch"}))
     assert configured_backend() == "torch"
-    os.environ["KERAS_BACKEND"] = "jax"
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
     assert configured_backend() == "jax"
     (fresh / "keras.json").write_text("{not json")
-    del os.environ["KERAS_BACKEND"]
+    monkeypatch.delenv("KERAS_BACKEND")
     assert configured_backend() == "tensorflow"
 
 

@@ -48,7 +48,7 @@ def configured_backend() -> str:
         base = os.path.expanduser("~")
         home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
     try:
-        stored = json.loads(Path(home, "keras.json").read_text(encoding="utf-8"))
+        stored = json.loads(Path(home, "keras.json").expanduser().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "tensorflow"
     backend = stored.get("backend") if isinstance(stored, dict) else None

@@ -193,7 +193,7 @@ def test_bad_configurations_raise_config_errors(cached_cases, tmp_path):
         Trainer(tiny_config(), work_dir=work, distribute="data_parallel", **BRATS)
     # TensorFlow: refused (Keras's fit cannot train under MultiWorkerMirroredStrategy);
     # JAX: this process has no KERAS_DISTRIBUTION_* variables to join a run with.
-    with pytest.raises(ConfigError, match="multi_worker.*(JAX backend|KERAS_DISTRIBUTION_)"):
+    with pytest.raises(ConfigError, match=r"multi_worker.*(JAX backend|KERAS_DISTRIBUTION_)"):
         Trainer(tiny_config(), work_dir=work, distribute="multi_worker", **BRATS)
     with pytest.raises(ConfigError, match="model"):
         Trainer({"spatial_dims": 3}, work_dir=work, **BRATS)

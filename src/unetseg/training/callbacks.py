@@ -20,7 +20,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +237,10 @@ class WorkDirCheckpoint(keras.callbacks.Callback):
             only the chief does; the others keep the history in memory and save the
             model (a step every worker must take part in) into a private temporary
             folder, deleted at once.
+        agree: In a multi-worker run, gives every worker the chief's decision (an
+            integer; :meth:`~unetseg.training.DistributionContext.from_chief`), so that
+            whether ``best.keras`` is saved and whether to stop early are the same on
+            every worker even if their validation scores differ in the last digit.
 
     Each epoch end writes, atomically and in this order, ``history.csv`` (one row per
     epoch), ``best.keras`` if the monitored value improved, and ``last.keras`` (model
@@ -254,10 +258,12 @@ class WorkDirCheckpoint(keras.callbacks.Callback):
         patience: int | None = None,
         history: Sequence[dict[str, float]] = (),
         chief: bool = True,
+        agree: Callable[[int], int] | None = None,
     ) -> None:
         super().__init__()
         self.work_dir = Path(work_dir)
         self.chief = bool(chief)
+        self.agree: Callable[[int], int] = agree or int
         self.monitor = monitor
         self.mode = check_choice(mode, ("max", "min"), what="monitor mode")
         if patience is not None and int(patience) < 1:
@@ -335,10 +341,11 @@ class WorkDirCheckpoint(keras.callbacks.Callback):
         self.history.append(row)
         self._write_history()
         value = row.get(self.monitor, math.nan)
-        if _finite(value) and self._better(value, best_before):
+        # Saving is a step every worker takes part in: all follow the chief's decisions.
+        if self.agree(int(_finite(value) and self._better(value, best_before))):
             self._save("best.keras")
         self._save("last.keras")
         _, wait = self.best_and_wait()
-        if self.patience is not None and wait >= self.patience:
+        if self.agree(int(self.patience is not None and wait >= self.patience)):
             self.stopped_early = True
             self.model.stop_training = True

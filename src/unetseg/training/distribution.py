@@ -100,9 +100,8 @@ class DistributionContext:
                 "MultiWorkerMirroredStrategy. On one machine, use 'data_parallel'."
             )
         import jax
-        from jax._src import distributed
 
-        if distributed.global_state.client is None:  # not joined yet in this process
+        if not jax.distributed.is_initialized():  # not joined yet in this process
             missing = [name for name in MULTI_WORKER_VARIABLES if not os.environ.get(name)]
             if missing:
                 raise ConfigError(

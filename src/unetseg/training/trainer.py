@@ -382,6 +382,13 @@ class Trainer:
         resumable = self._claim(config, resume=resume, force=force)
         if resumable:
             initial_epoch, history = self._restore(int(epochs) * steps, steps)
+            chiefs = self.distribution.from_chief(initial_epoch)
+            if chiefs != initial_epoch:
+                raise ConfigError(
+                    f"Worker {self.distribution.worker_index} read epoch {initial_epoch} from "
+                    f"{self.work_dir / 'last.keras'} but the chief read epoch {chiefs}; the "
+                    "work directory must be one folder every worker shares."
+                )
         else:
             self._compile(int(epochs) * steps, steps)
             initial_epoch, history = 0, []
@@ -395,6 +402,7 @@ class Trainer:
             self.config.patience,
             history,
             chief=self.distribution.is_chief,
+            agree=self.distribution.from_chief,
         )
         workers = self.distribution.num_workers
         own: list[keras.callbacks.Callback] = [
@@ -438,15 +446,15 @@ class Trainer:
         if distribution.is_chief:
             try:
                 resumable = claim_work_dir(self.work_dir, config, force=force) and resume
-            except ConfigError:
-                distribution.from_chief(-1)  # tell the other workers before stopping
+            except BaseException:  # a refusal, an unreadable folder: tell the others first
+                distribution.from_chief(-1)
                 raise
             return bool(distribution.from_chief(int(resumable)))
         decision = distribution.from_chief(0)
         if decision < 0:
             raise ConfigError(
-                f"Worker {distribution.worker_index}: the chief refused the work directory "
-                f"{self.work_dir} (its error says why)."
+                f"Worker {distribution.worker_index}: the chief could not claim the work "
+                f"directory {self.work_dir} (its error says why)."
             )
         if decision and not (self.work_dir / "last.keras").is_file():
             raise ConfigError(
