@@ -46,4 +46,5 @@ def test_the_chiefs_decisions_are_followed(model, tmp_path):
     callback = WorkDirCheckpoint(work, patience=3, agree=lambda value: 1)
     epoch_end(callback, model, 0, 0.9)
     assert (work / "best.keras").is_file()
-    assert model.stop_training and callback.stopped_early
+    assert model.stop_training
+    assert callback.stopped_early
