@@ -28,7 +28,14 @@ def free_port():
 
 
 def launch(cache, work, *arguments, workers=2):
-    """Start the workers; return them (``Popen``) once all have exited, or fail."""
+    """Run ``run_training.py`` in ``workers`` workers; see :func:`launch_command`."""
+    command = [sys.executable, str(SCRIPT), str(cache), str(work), "--multi-worker"]
+    return launch_command([*command, *arguments], workers=workers)
+
+
+def launch_command(command, *, workers=2, cwd=None):
+    """Start ``command`` once per worker; return ``(code, stdout, stderr)`` of each once
+    all have exited, or fail."""
     port = free_port()
     processes = []
     for index in range(workers):
@@ -39,14 +46,14 @@ def launch(cache, work, *arguments, workers=2):
             "KERAS_DISTRIBUTION_NUM_PROCESSES": str(workers),
             "KERAS_DISTRIBUTION_PROCESS_ID": str(index),
         }
-        command = [sys.executable, str(SCRIPT), str(cache), str(work), "--multi-worker"]
         processes.append(
             subprocess.Popen(
-                [*command, *arguments],
+                command,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
                 env=env,
+                cwd=cwd,
             )
         )
     deadline = time.monotonic() + TIMEOUT
@@ -146,3 +153,23 @@ def test_multi_worker_without_its_variables_is_a_clear_error(tmp_path):
     assert "needs KERAS_DISTRIBUTION_JOB_ADDRESSES, KERAS_DISTRIBUTION_NUM_PROCESSES" in (
         result.stderr
     )
+
+
+def test_the_quick_recipe_trains_on_two_workers_from_the_command_line(tmp_path):
+    from ..test_cli import TINY, unetseg
+
+    data = tmp_path / "data"
+    assert unetseg("synth", data, "--cases", 4, "--shape", 32, 32, 24).returncode == 0
+    work = tmp_path / "run"
+    command = [sys.executable, "-m", "unetseg", "train", "quick", "--data", str(data)]
+    command += ["--work-dir", str(work), *TINY, "--set", "train.distribute=multi_worker"]
+    (chief, chief_out, chief_err), (other, other_out, other_err) = launch_command(command)
+    assert chief == 0, chief_err[-3000:]
+    assert other == 0, other_err[-3000:]
+    assert "WT" in chief_out  # the chief predicts the held-out cases and reports
+    assert "Worker 1 done" in other_out
+    assert "WT" not in other_out
+    for name in ("recipe.json", "config.json", "best.keras", "metrics.csv"):
+        assert (work / name).is_file(), name
+    assert len(list((work / "predictions").glob("*.nii.gz"))) == 2
+    assert json.loads((work / "config.json").read_text())["distribute"]["workers"] == 2

@@ -223,6 +223,10 @@ class TrainSection(ConfigSection):
         val_every: Validate on whole volumes every this many epochs.
         patience: Stop after this many validations without improvement; left out
             (``none``) for never.
+        distribute: Left out (``none``) for one device, ``"data_parallel"`` for this
+            machine's devices, ``"multi_worker"`` for several processes or machines
+            (JAX, 3D recipes; every worker runs the same command, see the Training
+            guide).
     """
 
     prefix: ClassVar[str] = "train"
@@ -241,9 +245,15 @@ class TrainSection(ConfigSection):
     precision: str = "float32"
     val_every: int = 10
     patience: int | None = None
+    distribute: str | None = None
 
     def __post_init__(self) -> None:
         self.check(self.epochs >= 1, "epochs", "must be >= 1")
+        self.check(
+            self.distribute in (None, "data_parallel", "multi_worker"),
+            "distribute",
+            "must be none, 'data_parallel' or 'multi_worker'",
+        )
         self.check(self.steps_per_epoch >= 1, "steps_per_epoch", "must be >= 1")
         self.check(self.batch_size >= 1, "batch_size", "must be >= 1")
         self.check(
@@ -488,6 +498,7 @@ class RecipeConfig(ConfigSection):
             val_overlap=self.inference.overlap,  # validation predicts as inference does
             val_every=train.val_every,
             patience=train.patience,
+            distribute=train.distribute,
         )
 
     # -- TOML ---------------------------------------------------------------------------

@@ -13,10 +13,11 @@ A run leaves in its work directory::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from unetseg.errors import ConfigError
@@ -32,6 +33,7 @@ from unetseg.recipes.pieces import (
 )
 from unetseg.recipes.postprocessing import choose_postprocessing, save_choice
 from unetseg.recipes.report import RecipeResult, report
+from unetseg.training import DistributionContext
 
 __all__ = ["run"]
 
@@ -62,6 +64,37 @@ def _claim_work_dir(config: RecipeConfig, work_dir: Path, force: bool) -> None:
     write_json(path, wanted)
 
 
+def _workers(config: RecipeConfig) -> DistributionContext | None:
+    """This process's place in a multi-worker run (joined before anything else runs)."""
+    if config.train.distribute != "multi_worker":
+        return None
+    return DistributionContext("multi_worker")
+
+
+@contextlib.contextmanager
+def _chief_first(workers: DistributionContext | None, work_dir: Path) -> Iterator[None]:
+    """In a multi-worker run, the chief prepares the work directory (the recipe, the
+    generated cases, the cache) while the others wait; then they read what it wrote.
+    Whatever stops the chief stops the others with it."""
+    if workers is None:
+        yield
+        return
+    if workers.is_chief:
+        try:
+            yield
+        except BaseException:
+            workers.from_chief(-1)
+            raise
+        workers.from_chief(1)
+        return
+    if workers.from_chief(0) < 0:
+        raise ConfigError(
+            f"Worker {workers.worker_index}: the chief could not prepare {work_dir} (its "
+            "error says why)."
+        )
+    yield  # finds what the chief wrote: nothing is written again
+
+
 def run(
     config: RecipeConfig,
     work_dir: str | os.PathLike[str],
@@ -69,8 +102,12 @@ def run(
     data: str | os.PathLike[str] | None = None,
     force: bool = False,
     log: Callable[[str], None] = print,
-) -> RecipeResult:
+) -> RecipeResult | None:
     """Train, predict the held-out cases, evaluate and draw; return the summary.
+
+    With ``train.distribute = "multi_worker"`` every worker runs this: the chief (worker
+    0) prepares the work directory while the others wait, all train, and the chief alone
+    predicts, evaluates and returns the summary; the others return ``None``.
 
     Args:
         config: The recipe (:func:`~unetseg.recipes.load_config`).
@@ -87,18 +124,23 @@ def run(
     """
     start = time.perf_counter()
     work_dir = Path(work_dir)
-    _claim_work_dir(config, work_dir, force)
-    seed = config.recipe.seed
-    records = find_or_generate(
-        config.data, seed=seed, recipe_name=config.recipe.name, work_dir=work_dir, path=data
-    )
-    train, val, test = split_cases(records, config.data, seed)
-    log(f"{len(train)} training, {len(val)} validation and {len(test)} test cases")
-    if warning := window_size_warning(config):
-        log(f"Warning: {warning}")
-    train_data, val_data = training_data(config, train, val, work_dir)
+    workers = _workers(config)
+    with _chief_first(workers, work_dir):
+        _claim_work_dir(config, work_dir, force)
+        seed = config.recipe.seed
+        records = find_or_generate(
+            config.data, seed=seed, recipe_name=config.recipe.name, work_dir=work_dir, path=data
+        )
+        train, val, test = split_cases(records, config.data, seed)
+        log(f"{len(train)} training, {len(val)} validation and {len(test)} test cases")
+        if warning := window_size_warning(config):
+            log(f"Warning: {warning}")
+        train_data, val_data = training_data(config, train, val, work_dir)
     trainer = build_trainer(config, work_dir)
     history = trainer.fit(train_data, val_data, epochs=config.train.epochs, force=force)
+    if workers is not None and not workers.is_chief:
+        log(f"Worker {workers.worker_index} done; the chief predicts and reports in {work_dir}")
+        return None
     log(f"Training done after {time.perf_counter() - start:.0f} s; predicting {len(test)} cases")
     predictor = build_predictor(config, work_dir / "best.keras")
     if config.inference.choose_postprocessing and val:

@@ -3,11 +3,11 @@
 ``distribute="data_parallel"`` splits each batch over the devices of this machine and
 averages the gradients: ``tf.distribute.MirroredStrategy`` on TensorFlow,
 ``keras.distribution.DataParallel`` on JAX. ``distribute="multi_worker"`` does the same
-over several processes (machines), each feeding its own batches: on JAX through
-``keras.distribution.initialize`` (the JAX coordinator, configured by the
-``KERAS_DISTRIBUTION_*`` environment variables) and ``DataParallel`` over every
-process's devices. The model must be created inside :meth:`DistributionContext.scope`
-so its weights live on every device.
+over several processes (machines), each feeding its own batches: on JAX through the
+JAX coordinator (``jax.distributed.initialize``, configured by the
+``KERAS_DISTRIBUTION_*`` environment variables that ``keras.distribution.initialize``
+reads) and ``DataParallel`` over every process's devices. The model must be created
+inside :meth:`DistributionContext.scope` so its weights live on every device.
 
 TensorFlow's ``MultiWorkerMirroredStrategy`` is not offered: Keras 3's ``model.fit``
 cannot train under it (measured with Keras 3.15 and TensorFlow 2.21 — the symbolic
@@ -36,6 +36,37 @@ MULTI_WORKER_VARIABLES = (
     "KERAS_DISTRIBUTION_NUM_PROCESSES",
     "KERAS_DISTRIBUTION_PROCESS_ID",
 )
+
+
+#: How long a worker that has finished waits, at exit, for the others (seconds).
+SHUTDOWN_TIMEOUT_S = 6 * 3600
+
+
+def _worker_settings() -> tuple[str, int, int]:
+    """The coordinator address, process count and index from the environment."""
+    missing = [name for name in MULTI_WORKER_VARIABLES if not os.environ.get(name)]
+    if missing:
+        raise ConfigError(
+            f"distribute='multi_worker' needs {', '.join(missing)} in the environment "
+            "of every worker: the chief's host:port, the number of processes and this "
+            "process's index (see the Training guide for a launch example)."
+        )
+    addresses, count, index = (os.environ[name] for name in MULTI_WORKER_VARIABLES)
+    try:
+        processes, process = int(count), int(index)
+    except ValueError:
+        raise ConfigError(
+            f"KERAS_DISTRIBUTION_NUM_PROCESSES and KERAS_DISTRIBUTION_PROCESS_ID must be "
+            f"integers, got {count!r} and {index!r}."
+        ) from None
+    if processes < 1 or not 0 <= process < processes:
+        raise ConfigError(
+            f"KERAS_DISTRIBUTION_PROCESS_ID must be in [0, {processes}) for "
+            f"KERAS_DISTRIBUTION_NUM_PROCESSES={processes}, got {process}."
+        )
+    # Like keras.distribution.initialize: a list of every worker's address starts with
+    # the chief's, the coordinator.
+    return addresses.split(",")[0].strip(), processes, process
 
 
 class DistributionContext:
@@ -102,15 +133,17 @@ class DistributionContext:
         import jax
 
         if not jax.distributed.is_initialized():  # not joined yet in this process
-            missing = [name for name in MULTI_WORKER_VARIABLES if not os.environ.get(name)]
-            if missing:
-                raise ConfigError(
-                    f"distribute='multi_worker' needs {', '.join(missing)} in the environment "
-                    "of every worker: the chief's host:port, the number of processes and this "
-                    "process's index (see the Training guide for a launch example)."
-                )
+            coordinator, processes, index = _worker_settings()
             try:
-                keras.distribution.initialize()
+                # keras.distribution.initialize does the same, but it cannot lengthen the
+                # wait at exit: a worker done with training waits there while the chief
+                # predicts and evaluates the held-out cases.
+                jax.distributed.initialize(
+                    coordinator_address=coordinator,
+                    num_processes=processes,
+                    process_id=index,
+                    shutdown_timeout_seconds=SHUTDOWN_TIMEOUT_S,
+                )
             except (RuntimeError, ValueError) as error:
                 settings = ", ".join(f"{n}={os.environ[n]!r}" for n in MULTI_WORKER_VARIABLES)
                 raise ConfigError(
