@@ -92,6 +92,20 @@ def test_synth_train_predict_evaluate_end_to_end(tmp_path):
     assert "4 cases" in result.stdout
     assert (tmp_path / "m.csv").is_file()
 
+    # Exported to ONNX, the model predicts the same label maps in onnxruntime.
+    result = unetseg("export", work, tmp_path / "model.onnx")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "largest difference to Keras" in result.stdout
+    again = unetseg("export", work, tmp_path / "model.onnx")
+    assert again.returncode == 2
+    assert "exists" in again.stderr
+    result = unetseg("predict", work, data, tmp_path / "onnx", "--model", tmp_path / "model.onnx")
+    assert result.returncode == 0, result.stderr[-3000:]
+    for path in sorted(predictions.glob("*.nii.gz")):
+        keras_labels = np.asarray(nib.load(path).dataobj)
+        onnx_labels = np.asarray(nib.load(tmp_path / "onnx" / path.name).dataobj)
+        assert (keras_labels == onnx_labels).mean() > 0.999
+
     # Several runs are ensembled (here one run twice: the same model, averaged).
     fixed = ["--set", "inference.choose_postprocessing=false"]
     assert unetseg("predict", work, data, tmp_path / "single", *fixed).returncode == 0

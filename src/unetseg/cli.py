@@ -1,4 +1,5 @@
-"""The ``unetseg`` command line: ``synth``, ``train``, ``predict``, ``evaluate``, ``info``.
+"""The ``unetseg`` command line: ``synth``, ``train``, ``predict``, ``evaluate``, ``export``,
+``info``.
 
 Every subcommand has ``--help``. A user mistake (a missing file, a bad setting) ends
 with one clear line on stderr and exit code 2; ``--debug`` shows the traceback
@@ -174,6 +175,34 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from unetseg.inference import export_model, exported_difference, load_model
+
+    config = _load_recipe_json(args.run)
+    source = Path(args.model) if args.model else args.run / f"{args.checkpoint}.keras"
+    model = load_model(source)
+    path = export_model(model, args.output, format=args.format, overwrite=args.overwrite)
+    # The exported model, run by onnxruntime or TensorFlow, against Keras on one window.
+    window = tuple(config.window or config.train.patch_size)
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(1, *window, config.network.in_channels)).astype(np.float32)
+    difference = exported_difference(path, model, image)
+    print(
+        f"Exported {source} to {path} ({args.format}, first output, dynamic batch and size); "
+        f"largest difference to Keras on a {'×'.join(map(str, window))} window: "
+        f"{difference:.2e}"
+    )
+    if difference > args.tolerance:
+        raise UnetsegError(
+            f"The exported model differs from the Keras model by {difference:.2e} (more than "
+            f"--tolerance {args.tolerance:g}) on a test window; it was written to {path}, but "
+            "do not deploy it without finding out why."
+        )
+    return 0
+
+
 def _check_same_inputs(first: Path, config: RecipeConfig, run: Path, other: RecipeConfig) -> None:
     """Runs ensembled together must see their cases the same way."""
     for name, value, theirs in (
@@ -223,6 +252,7 @@ def _check_paths(args: argparse.Namespace) -> None:
         "train": [("--data", "data")],
         "predict": [("RUN", "run"), ("CASES", "cases"), ("--model", "model")],
         "evaluate": [("PREDICTIONS", "predictions"), ("TRUTH", "truth")],
+        "export": [("RUN", "run"), ("--model", "model")],
     }[args.command]
     for name, attribute in inputs:
         values = getattr(args, attribute)
@@ -349,7 +379,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--checkpoint", choices=("best", "last"), default="best", help="which model (default best)"
     )
-    predict.add_argument("--model", help="a .keras file to use instead of the run's checkpoint")
+    predict.add_argument(
+        "--model",
+        help="a .keras (or exported .onnx) file to use instead of the run's checkpoint",
+    )
     predict.add_argument(
         "--shard",
         type=_shard,
@@ -379,6 +412,33 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--cases", nargs="+", help="only these case ids")
     evaluate.set_defaults(handler=_evaluate)
 
+    export = commands.add_parser(
+        "export",
+        help="write a trained model as a SavedModel or ONNX file for deployment",
+        description="Write the model of a 'unetseg train' run (its first output: the "
+        "full-size head of a deep-supervision network), with a dynamic batch and size, as a "
+        "TensorFlow SavedModel folder or an ONNX file; then run the written model in "
+        "TensorFlow or onnxruntime on a window and compare it with Keras. 'unetseg predict "
+        "RUN CASES OUT --model model.onnx' predicts with an ONNX file.",
+    )
+    export.add_argument("run", type=Path, help="the work dir of a 'unetseg train' run")
+    export.add_argument("output", type=Path, help="the SavedModel folder or .onnx file to write")
+    export.add_argument(
+        "--format", choices=("savedmodel", "onnx"), default="onnx", help="(default onnx)"
+    )
+    export.add_argument(
+        "--checkpoint", choices=("best", "last"), default="best", help="which model (default best)"
+    )
+    export.add_argument("--model", help="a .keras file to export instead of the run's checkpoint")
+    export.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-4,
+        help="fail when the exported model differs from Keras by more (default 1e-4)",
+    )
+    export.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    export.set_defaults(handler=_export)
+
     info = commands.add_parser(
         "info",
         help="versions, backend and devices",
@@ -400,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command in ("train", "predict", "evaluate"):
+        if args.command in ("train", "predict", "evaluate", "export"):
             _check_paths(args)  # before the seconds Keras takes to start
             if args.command != "evaluate" and not args.debug:
                 _start_keras()

@@ -24,6 +24,9 @@ EXTRAS: dict[str, str] = {
     "jax": "jax",
     "torch": "torch",
     "monai": "bench",
+    "onnx": "export",
+    "onnxruntime": "export",
+    "tf2onnx": "export",
 }
 
 

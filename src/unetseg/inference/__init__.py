@@ -4,7 +4,8 @@
 a patch-trained network to an image of any size with Gaussian blending and optional
 flip TTA, on every Keras backend. ``unetseg.inference.postprocess`` turns region
 probabilities into a BraTS label map on the source grid and writes it; the
-:class:`Predictor` does all of it for a list of cases.
+:class:`Predictor` does all of it for a list of cases. :func:`export_model` writes a
+model as a SavedModel or ONNX file for deployment; :class:`OnnxModel` runs the latter.
 """
 
 from typing import TYPE_CHECKING
@@ -29,6 +30,12 @@ from unetseg.lazy import lazy_attributes
 # maps (the command line's ``evaluate``) does not start a backend.
 _KERAS_MODULES = {
     "unetseg.inference.ensemble": ["Ensemble"],
+    "unetseg.inference.export": [
+        "EXPORT_FORMATS",
+        "OnnxModel",
+        "export_model",
+        "exported_difference",
+    ],
     "unetseg.inference.predictor": ["Predictor", "background_outside_input", "load_model"],
     "unetseg.inference.sliding_window": [
         "SlidingWindowInferer",
@@ -44,6 +51,12 @@ __getattr__ = lazy_attributes(
 
 if TYPE_CHECKING:
     from unetseg.inference.ensemble import Ensemble
+    from unetseg.inference.export import (
+        EXPORT_FORMATS,
+        OnnxModel,
+        export_model,
+        exported_difference,
+    )
     from unetseg.inference.predictor import Predictor, background_outside_input, load_model
     from unetseg.inference.sliding_window import (
         SlidingWindowInferer,
@@ -54,9 +67,11 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "EXPORT_FORMATS",
     "BratsPostprocess",
     "Ensemble",
     "LabelMapPostprocess",
+    "OnnxModel",
     "PredictionManifest",
     "Predictor",
     "SlidingWindowInferer",
@@ -64,6 +79,8 @@ __all__ = [
     "background_outside_input",
     "brats_submission_name",
     "evaluate_predictions",
+    "export_model",
+    "exported_difference",
     "gaussian_importance_map",
     "is_brats_task",
     "keep_largest_component",

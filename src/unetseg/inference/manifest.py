@@ -52,6 +52,8 @@ def model_digest(model: Any) -> str:
         >>> model_digest(identity)
         'function:unetseg.inference.manifest.identity'
     """
+    if isinstance(getattr(model, "file_digest", None), str):  # an exported ONNX model
+        return model.file_digest
     members = getattr(model, "models", None)
     if isinstance(members, list):
         return hashlib.sha256("|".join(map(model_digest, members)).encode()).hexdigest()

@@ -26,13 +26,14 @@ __all__ = ["Predictor", "background_outside_input", "load_model"]
 
 def load_model(path: str | os.PathLike[str]) -> Any:
     """Load a ``.keras`` model saved by unetseg (its loss, metrics and schedule included),
-    in safe mode, with no ``custom_objects``.
+    in safe mode, with no ``custom_objects``; or an exported ``.onnx`` model, run by
+    onnxruntime (:class:`~unetseg.inference.OnnxModel`).
 
     Args:
-        path: The ``.keras`` file.
+        path: The ``.keras`` (or ``.onnx``) file.
 
     Raises:
-        DataError: If the file does not exist or cannot be read as a Keras model.
+        DataError: If the file does not exist or cannot be read as a model.
     """
     import keras
 
@@ -41,6 +42,10 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Model file {path} does not exist.")
+    if path.suffix == ".onnx":
+        from unetseg.inference.export import OnnxModel
+
+        return OnnxModel(path)
     if path.suffix == ".keras" and not zipfile.is_zipfile(path):
         raise DataError(
             f"Cannot load {path}: it is not a .keras file (a .keras file is a zip archive; "
@@ -60,7 +65,7 @@ def _load_model(model: Any) -> Any:
         return load_model(model)
     if not callable(model):
         raise ConfigError(
-            f"model must be a keras.Model, a .keras file or a function, got {model!r}."
+            f"model must be a keras.Model, a .keras or .onnx file or a function, got {model!r}."
         )
     return model
 
