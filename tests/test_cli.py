@@ -335,3 +335,41 @@ def test_the_command_line_page_documents_every_command_and_option():
                 continue
             shown = action.option_strings[-1] if action.option_strings else f"`{action.dest}`"
             assert shown in page, (name, shown)
+
+
+def as_brats_2023(source, target):
+    """Copy generated BraTS 2020 cases into the BraTS 2023 layout and labels (ET = 3)."""
+    from unetseg.data import MODALITIES_2023
+
+    target.mkdir()
+    for number, folder in enumerate(sorted(p for p in source.iterdir() if p.is_dir())):
+        case = f"BraTS-GLI-{number:05d}-000"
+        (target / case).mkdir()
+        for modality, name in MODALITIES_2023.items():
+            image = nib.load(next(folder.glob(f"*_{modality}.nii.gz")))
+            nib.save(image, target / case / f"{case}-{name}.nii.gz")
+        seg = nib.load(next(folder.glob("*_seg.nii.gz")))
+        labels = np.asarray(seg.dataobj).copy()
+        labels[labels == 4] = 3
+        nib.save(nib.Nifti1Image(labels, seg.affine), target / case / f"{case}-seg.nii.gz")
+
+
+@pytest.mark.slow
+def test_the_recipe_trains_predicts_and_evaluates_brats_2023_labels(tmp_path):
+    assert unetseg("synth", tmp_path / "2020", "--cases", 4, "--shape", 32, 32, 24).returncode == 0
+    data = tmp_path / "2023"
+    as_brats_2023(tmp_path / "2020", data)
+    work = tmp_path / "run"
+    result = unetseg("train", "quick", "--data", data, "--work-dir", work, *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "WT" in result.stdout
+    predictions = tmp_path / "predictions"
+    result = unetseg("predict", work, data, predictions)
+    assert result.returncode == 0, result.stderr[-3000:]
+    written = sorted(predictions.glob("BraTS-GLI-*.nii.gz"))
+    assert len(written) == 4
+    found = set().union(*(np.unique(np.asarray(nib.load(p).dataobj)).tolist() for p in written))
+    assert found <= {0, 1, 2, 3}  # the dataset's own labels: enhancing tumour is 3
+    result = unetseg("evaluate", predictions, data, "--output", tmp_path / "m.csv")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "4 cases" in result.stdout

@@ -27,7 +27,9 @@ from unetseg.errors import DataError
 __all__ = [
     "BRATS_LABELS",
     "BRATS_REGIONS",
+    "LABEL_CONVENTIONS",
     "REGION_NAMES",
+    "convert_label_convention",
     "integer_label_map",
     "label_map_to_region_masks",
     "labels_to_regions",
@@ -39,6 +41,11 @@ BRATS_LABELS: tuple[int, ...] = (0, 1, 2, 4)
 
 #: Region key → the labels it contains, in the challenge's order.
 BRATS_REGIONS: dict[str, tuple[int, ...]] = {"WT": (1, 2, 4), "TC": (1, 4), "ET": (4,)}
+
+#: How each BraTS edition writes its labels, as ``{its label: the BraTS 2020 label}``
+#: (unetseg's BraTS tasks, metrics and files use the 2020 labels inside): BraTS 2023 and
+#: later write the enhancing tumour as 3, BraTS 2020 and 2021 as 4.
+LABEL_CONVENTIONS: dict[str, dict[int, int]] = {"brats2020": {}, "brats2023": {3: 4}}
 
 #: The long names of the regions.
 REGION_NAMES: dict[str, str] = {
@@ -173,3 +180,43 @@ def regions_to_labels(regions: np.ndarray) -> np.ndarray:
     labels[core] = 1
     labels[enhancing] = 4
     return labels
+
+
+def convert_label_convention(
+    label_map: np.ndarray, convention: str | None, *, to_dataset: bool = False
+) -> np.ndarray:
+    """A label map in the BraTS 2020 labels from one in ``convention``'s, or back.
+
+    Args:
+        label_map: An integer label map.
+        convention: A name in :data:`LABEL_CONVENTIONS`; ``None`` is ``"brats2020"``.
+        to_dataset: Convert from the 2020 labels into ``convention``'s instead (to
+            write a prediction in the dataset's own labels).
+
+    Returns:
+        ``label_map`` itself when there is nothing to change, else a converted copy.
+
+    Raises:
+        DataError: For an unknown convention.
+
+    Example:
+        >>> convert_label_convention(np.array([0, 1, 2, 3]), "brats2023").tolist()
+        [0, 1, 2, 4]
+        >>> convert_label_convention(np.array([0, 4]), "brats2023", to_dataset=True).tolist()
+        [0, 3]
+    """
+    if convention is None:
+        return label_map
+    if convention not in LABEL_CONVENTIONS:
+        raise DataError(
+            f"Unknown label convention {convention!r}; known: {sorted(LABEL_CONVENTIONS)}."
+        )
+    mapping = LABEL_CONVENTIONS[convention]
+    if to_dataset:
+        mapping = {brats: own for own, brats in mapping.items()}
+    if not mapping:
+        return label_map
+    converted = np.array(label_map, copy=True)
+    for source, target in mapping.items():
+        converted[label_map == source] = target
+    return converted

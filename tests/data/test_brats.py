@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from unetseg.data import (
     MODALITIES,
+    MODALITIES_2023,
     find_brats_cases,
     kfold_splits,
     read_survival_info,
@@ -125,7 +126,7 @@ def test_empty_or_wrong_folders(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         find_brats_cases(tmp_path / "nowhere")
     (tmp_path / "some_folder").mkdir()
-    with pytest.raises(DataError, match="No BraTS 2020 case folders"):
+    with pytest.raises(DataError, match="No BraTS case folders"):
         find_brats_cases(tmp_path)
 
 
@@ -191,3 +192,30 @@ def test_a_shard_outside_its_range_is_refused():
         shard_cases(records, 0, 0)
     with pytest.raises(DataError, match="repeat"):
         shard_cases([{"id": "a"}, {"id": "a"}], 0, 1)
+
+
+def test_brats_2021_cases_are_found_like_2020_ones(tmp_path):
+    for number in (12, 3):
+        make_case(tmp_path, f"BraTS2021_{number:05d}")
+    records = find_brats_cases(tmp_path, require_labels=True)
+    assert [r["id"] for r in records] == ["BraTS2021_00003", "BraTS2021_00012"]
+    assert records[0]["image"][0].endswith("BraTS2021_00003_flair.nii.gz")
+    assert "label_convention" not in records[0]  # labels 1/2/4, as in 2020
+
+
+def test_brats_2023_cases_map_their_modalities_and_say_their_labels(tmp_path):
+    for case in ("BraTS-GLI-00002-000", "BraTS-MEN-00001-001"):
+        folder = tmp_path / case
+        folder.mkdir()
+        for name in ("t1c", "t1n", "t2f", "t2w", "seg"):
+            (folder / f"{case}-{name}.nii.gz").write_bytes(b"")
+    records = find_brats_cases(tmp_path, require_labels=True)
+    assert [r["id"] for r in records] == ["BraTS-GLI-00002-000", "BraTS-MEN-00001-001"]
+    first = records[0]
+    names = [path.rsplit("/", 1)[-1] for path in first["image"]]
+    assert names == [f"BraTS-GLI-00002-000-{MODALITIES_2023[m]}.nii.gz" for m in MODALITIES]
+    assert first["label"].endswith("BraTS-GLI-00002-000-seg.nii.gz")
+    assert first["label_convention"] == "brats2023"
+    (tmp_path / "BraTS-GLI-00002-000" / "BraTS-GLI-00002-000-t1n.nii.gz").unlink()
+    with pytest.raises(DataError, match=r"no t1 image \(expected BraTS-GLI-00002-000-t1n"):
+        find_brats_cases(tmp_path)

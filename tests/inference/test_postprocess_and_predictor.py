@@ -323,3 +323,22 @@ def test_keep_largest_component_falls_back_to_the_enclosing_region():
     assert (only_wt[1:6, 1:6, 1:6] == labels[1:6, 1:6, 1:6]).all()
     with pytest.raises(ConfigError, match="no channel 'NCR'"):
         keep_largest_component(labels, "brats_regions", ["NCR"])
+
+
+def test_a_brats_2023_case_is_written_and_scored_in_its_own_labels(tmp_path, case):
+    from unetseg.inference import evaluate_predictions
+
+    record, labels = case
+    assert 4 in labels
+    record = {**record, "label_convention": "brats2023"}
+    predictor = Predictor(_region_logits, SlidingWindowInferer((16, 16, 16)), task="brats_regions")
+    (path,) = predictor.predict([record], tmp_path / "out", progress=False)
+    written = np.asarray(nib.load(str(path)).dataobj)
+    expected = labels.copy()
+    expected[labels == 4] = 3
+    np.testing.assert_array_equal(written, expected)
+    # Its truth in the 2023 labels too: scored as a perfect prediction.
+    truth = tmp_path / "truth.nii.gz"
+    nib.save(nib.Nifti1Image(expected.astype(np.uint8), AFFINE), str(truth))
+    evaluation = evaluate_predictions(tmp_path / "out", [{**record, "label": str(truth)}])
+    assert [evaluation.mean(region) for region in ("WT", "TC", "ET")] == [1.0, 1.0, 1.0]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from unetseg.data.brats import (
     MODALITIES,
+    MODALITIES_2023,
     find_brats_cases,
     kfold_splits,
     read_name_mapping,
@@ -54,6 +55,7 @@ __all__ = [
     "BRATS_FIELD_OF_VIEW",
     "BRATS_SHAPE",
     "MODALITIES",
+    "MODALITIES_2023",
     "QUICK_SHAPE",
     "CachedCase",
     "Dataset",

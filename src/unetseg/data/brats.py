@@ -36,6 +36,7 @@ from unetseg.errors import ConfigError, DataError
 
 __all__ = [
     "MODALITIES",
+    "MODALITIES_2023",
     "find_brats_cases",
     "kfold_splits",
     "read_name_mapping",
@@ -47,7 +48,16 @@ __all__ = [
 #: The modalities, in the channel order every unetseg BraTS pipeline uses.
 MODALITIES: tuple[str, ...] = ("flair", "t1", "t1ce", "t2")
 
-_CASE = re.compile(r"^BraTS20_(Training|Validation)_\d{3}$")
+#: Case folders: BraTS 2020 (``BraTS20_Training_001``), 2021 (``BraTS2021_00000``) and
+#: 2023 and later (``BraTS-GLI-00000-000``; also MEN, MET, PED, SSA).
+_CASE = re.compile(
+    r"^(BraTS20_(Training|Validation)_\d{3}|BraTS2021_\d{5}|BraTS-[A-Z]{2,4}-\d{5}-\d{3})$"
+)
+_BRATS_2023 = re.compile(r"^BraTS-[A-Z]{2,4}-\d{5}-\d{3}$")
+
+#: The BraTS 2023 file names of the modalities: FLAIR is ``t2f``, T1 ``t1n``, T1ce
+#: ``t1c``, T2 ``t2w`` (``BraTS-GLI-00000-000-t2f.nii.gz``).
+MODALITIES_2023: dict[str, str] = {"flair": "t2f", "t1": "t1n", "t1ce": "t1c", "t2": "t2w"}
 _NIFTI = re.compile(r"\.nii(\.gz)?$")
 
 
@@ -69,13 +79,15 @@ def _case_record(folder: Path) -> dict[str, Any]:
     case = folder.name
     files = _nifti_files(folder)
     images = []
+    edition_2023 = bool(_BRATS_2023.match(case))
     for modality in MODALITIES:
-        pattern = re.compile(rf"_{modality}\.nii(\.gz)?$", re.IGNORECASE)
+        suffix = f"-{MODALITIES_2023[modality]}" if edition_2023 else f"_{modality}"
+        pattern = re.compile(rf"{re.escape(suffix)}\.nii(\.gz)?$", re.IGNORECASE)
         found = _one([p for p in files if pattern.search(p.name)], case, f"{modality} modality")
         if found is None:
             raise DataError(
                 f"Case {case} in {folder.parent} has no {modality} image "
-                f"(expected {case}_{modality}.nii.gz or .nii); it has "
+                f"(expected {case}{suffix}.nii.gz or .nii); it has "
                 f"{[p.name for p in files] or 'no NIfTI files'}."
             )
         images.append(str(found))
@@ -84,7 +96,12 @@ def _case_record(folder: Path) -> dict[str, Any]:
         p for p in files if p not in modality_files and re.search(r"seg", p.name, re.IGNORECASE)
     ]
     label = _one(segmentations, case, "segmentation")
-    return {"id": case, "image": images, "label": str(label) if label else None}
+    record: dict[str, Any] = {"id": case, "image": images, "label": str(label) if label else None}
+    if edition_2023:
+        # Enhancing tumour is 3 in these files; unetseg works in the 2020 labels and
+        # writes predictions back in these (unetseg.regions.LABEL_CONVENTIONS).
+        record["label_convention"] = "brats2023"
+    return record
 
 
 def _read_csv(path: str | os.PathLike[str]) -> tuple[list[str], list[dict[str, str]]]:
@@ -167,18 +184,25 @@ def read_survival_info(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]
 def find_brats_cases(
     root: str | os.PathLike[str], *, require_labels: bool | None = None
 ) -> list[dict]:
-    """Find the BraTS 2020 cases under ``root`` (a training or validation folder).
+    """Find the BraTS cases under ``root`` (a training or validation folder).
+
+    BraTS 2020 (``BraTS20_Training_001/BraTS20_Training_001_flair.nii.gz``), 2021
+    (``BraTS2021_00000/BraTS2021_00000_flair.nii.gz``, the same files and labels) and
+    2023 and later (``BraTS-GLI-00000-000/BraTS-GLI-00000-000-t2f.nii.gz``, modalities
+    ``t2f``/``t1n``/``t1c``/``t2w``, enhancing tumour labelled 3). A 2023 record says
+    ``"label_convention": "brats2023"``: the recipes read its labels as the 2020 ones
+    (3 → 4) and write its predictions in its own (4 → 3).
 
     Args:
-        root: The folder holding the ``BraTS20_*`` case folders (it may also be the
-            parent of one such folder, as the Kaggle copy nests them).
+        root: The folder holding the case folders (it may also be the parent of one
+            such folder, as the Kaggle copy nests them).
         require_labels: ``True`` refuses a case without segmentation (training data),
             ``False`` ignores segmentations, ``None`` accepts either.
 
     Returns:
         Records sorted by id: ``id``, ``image`` (FLAIR, T1, T1ce, T2 paths), ``label``,
         ``grade``, ``age``, ``survival_days``, ``survival_raw``, ``extent_of_resection``
-        (``None`` where unknown).
+        (``None`` where unknown), and ``label_convention`` for BraTS 2023 cases.
 
     Raises:
         DataError: If ``root`` does not exist or holds no case, or a case lacks a
@@ -198,8 +222,9 @@ def find_brats_cases(
                 break
     if not folders:
         raise DataError(
-            f"No BraTS 2020 case folders (BraTS20_Training_XXX or BraTS20_Validation_XXX) in "
-            f"{root}; is this the MICCAI_BraTS2020_TrainingData folder?"
+            f"No BraTS case folders (BraTS20_Training_XXX, BraTS20_Validation_XXX, "
+            f"BraTS2021_XXXXX or BraTS-GLI-XXXXX-XXX) in {root}; is this the "
+            "MICCAI_BraTS2020_TrainingData folder?"
         )
     grades = {}
     mapping = next(iter(sorted(root.glob("name_mapping*.csv"))), None)

@@ -18,6 +18,7 @@ import numpy as np
 from unetseg.errors import DataError
 from unetseg.inference.postprocess import brats_submission_name, read_label_map
 from unetseg.metrics.brats import BratsEvaluation, evaluate_brats
+from unetseg.regions import convert_label_convention
 
 __all__ = ["evaluate_predictions"]
 
@@ -74,6 +75,10 @@ def evaluate_predictions(
             predicted, pmeta = read_label_map(path)
             truth, tmeta = read_label_map(record["label"])
             _same_grid(path, Path(record["label"]), pmeta, tmeta)
+            # Both in the dataset's own labels; scored in the BraTS 2020 ones.
+            convention = record.get("label_convention")
+            predicted = convert_label_convention(predicted, convention)
+            truth = convert_label_convention(truth, convention)
             yield record["id"], predicted, truth, tmeta["spacing"]
 
     return evaluate_brats(cases())

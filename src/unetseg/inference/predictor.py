@@ -18,6 +18,7 @@ from unetseg.inference.postprocess import (
     write_label_map,
 )
 from unetseg.inference.sliding_window import SlidingWindowInferer
+from unetseg.regions import convert_label_convention
 from unetseg.transforms.io import LoadImage, LoadImaged
 from unetseg.transforms.metadata import meta_key
 
@@ -303,6 +304,10 @@ class Predictor:
             iterator = track(todo, description=f"Predicting {len(todo)} cases into {output_dir}")
         for record, path in iterator:
             labels, meta = self.predict_record(record)
+            # In the dataset's own labels (BraTS 2023: enhancing tumour 3).
+            labels = convert_label_convention(
+                labels, record.get("label_convention"), to_dataset=True
+            )
             write_label_map(labels, path, meta, overwrite=True)
             written.record(path.name, source)
         return paths

@@ -49,6 +49,7 @@ from unetseg.transforms import (
     Compose,
     CropForegroundd,
     EncodeLabelsd,
+    FromLabelConventiond,
     LoadImaged,
     NormalizeIntensityd,
     RandFlipd,
@@ -197,6 +198,8 @@ def preprocessing(
         LoadImaged(keys),
         CheckNonConstantd("image", allow=allow_constant_channels),
     ]
+    if with_label:  # BraTS 2023 labels (enhancing tumour 3) become the 2020 labels
+        steps.append(FromLabelConventiond("label"))
     if spacing is not None:
         modes = ["bilinear", "nearest"][: len(keys)]
         steps.append(Spacingd(keys, pixdim=tuple(spacing), mode=modes))
@@ -224,6 +227,7 @@ def slice_preprocessing(config: RecipeConfig, with_label: bool = True) -> Compos
         [
             LoadImaged(keys),
             CheckNonConstantd("image", allow=data.allow_constant_channels),
+            *([FromLabelConventiond("label")] if with_label else []),
             VolumeSlicesd(
                 keys,
                 slice_range=data.slice_range,

@@ -38,6 +38,7 @@ from unetseg.inference import (
 )
 from unetseg.inference.postprocess import is_brats_task, suppress_small_enhancing
 from unetseg.metrics import dice
+from unetseg.regions import convert_label_convention
 from unetseg.task import Task
 
 __all__ = ["POSTPROCESSING_FILE", "PostprocessingChoice", "choose_postprocessing"]
@@ -138,6 +139,7 @@ def choose_postprocessing(
     for record in records:
         predicted, _ = plain.predict_record(record)
         truth, _ = read_label_map(record["label"])
+        truth = convert_label_convention(truth, record.get("label_convention"))
         pairs.append((predicted, truth))
     before = _scores(task, pairs)
     chosen: list[str] = []

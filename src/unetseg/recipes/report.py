@@ -27,6 +27,7 @@ from unetseg.inference import (
 from unetseg.metrics import BratsEvaluation, pooled_soft_dice
 from unetseg.recipes.config import RecipeConfig
 from unetseg.recipes.pieces import slice_preprocessing
+from unetseg.regions import convert_label_convention
 from unetseg.transforms import LoadImage
 
 __all__ = ["RecipeResult", "report", "worst_first"]
@@ -95,6 +96,9 @@ def _figures(
         image = LoadImage(image_only=True)(record["image"])
         truth, _ = read_label_map(record["label"])
         predicted, _ = read_label_map(prediction_dir / brats_submission_name(record["id"]))
+        convention = record.get("label_convention")  # drawn in the 2020 labels
+        truth = convert_label_convention(truth, convention)
+        predicted = convert_label_convention(predicted, convention)
         path = folder / f"overlay_{record['id']}.png"
         overlay(image, truth, predicted, path=path, title=record["id"])
         written.append(path)

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from unetseg.errors import ConfigError, DataError
-from unetseg.regions import labels_to_regions, regions_to_labels
+from unetseg.regions import convert_label_convention, labels_to_regions, regions_to_labels
 from unetseg.task import Task, resolve_task
-from unetseg.transforms.base import Transform
+from unetseg.transforms.base import MapTransform, Transform
 from unetseg.transforms.dictionary import ArrayTransformd
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "ConvertBratsLabelsd",
     "EncodeLabels",
     "EncodeLabelsd",
+    "FromLabelConventiond",
     "OneHot",
     "OneHotd",
     "RegionsToBratsLabels",
@@ -166,3 +167,29 @@ class OneHotd(ArrayTransformd):
     """Dictionary form of :class:`OneHot`."""
 
     array_transform = OneHot
+
+
+class FromLabelConventiond(MapTransform):
+    """Convert label maps into the BraTS 2020 labels from the record's own convention.
+
+    A record found in a BraTS 2023-style folder says ``"label_convention":
+    "brats2023"`` (enhancing tumour 3); this writes its ``keys`` in the 2020 labels
+    (enhancing tumour 4), which unetseg's BraTS tasks use. Records without the key
+    pass unchanged.
+
+    Args:
+        keys: The label keys.
+        allow_missing_keys: Skip keys the record lacks instead of raising.
+
+    Example:
+        >>> record = {"label": np.array([0, 3]), "label_convention": "brats2023"}
+        >>> FromLabelConventiond("label")(record)["label"].tolist()
+        [0, 4]
+    """
+
+    def __call__(self, record: dict) -> dict:
+        convention = record.get("label_convention")
+        result = dict(record)
+        for key in self.key_iterator(result):
+            result[key] = convert_label_convention(result[key], convention)
+        return result
