@@ -29,6 +29,12 @@ from unetseg.data.brats import (
 )
 from unetseg.data.cache import CachedCase, PreprocessedCache
 from unetseg.data.dataset import Dataset
+from unetseg.data.formats import (
+    DATASET_FORMATS,
+    DatasetDescription,
+    find_dataset,
+    task_from_labels,
+)
 from unetseg.data.synthetic import (
     BRATS_FIELD_OF_VIEW,
     BRATS_SHAPE,
@@ -54,22 +60,26 @@ if TYPE_CHECKING:
 __all__ = [
     "BRATS_FIELD_OF_VIEW",
     "BRATS_SHAPE",
+    "DATASET_FORMATS",
     "MODALITIES",
     "MODALITIES_2023",
     "QUICK_SHAPE",
     "CachedCase",
     "Dataset",
+    "DatasetDescription",
     "PatchDataset",
     "PreprocessedCache",
     "as_tf_dataset",
     "brats_affine",
     "find_brats_cases",
+    "find_dataset",
     "generate_case",
     "kfold_splits",
     "load_anatomy",
     "read_name_mapping",
     "read_survival_info",
     "shard_cases",
+    "task_from_labels",
     "train_val_test_split",
     "write_synthetic_brats",
 ]
