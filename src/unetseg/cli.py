@@ -219,10 +219,15 @@ def _check_same_inputs(first: Path, config: RecipeConfig, run: Path, other: Reci
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from unetseg.data import find_brats_cases
+    from unetseg.data import find_brats_cases, find_dataset
     from unetseg.inference import evaluate_predictions
 
-    records = find_brats_cases(args.truth, require_labels=True)
+    task = None
+    if (Path(args.truth) / "dataset.json").is_file():  # nnU-Net raw or Decathlon
+        dataset = find_dataset(args.truth, require_labels=True)
+        records, task = dataset.records, dataset.task
+    else:
+        records = find_brats_cases(args.truth, require_labels=True)
     if args.cases:
         known = {r["id"] for r in records}
         if unknown := [case for case in args.cases if case not in known]:
@@ -239,7 +244,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         records = [r for r in records if r["id"] in predicted]
     if not records:
         raise UnetsegError(f"No prediction in {args.predictions} matches a case in {args.truth}.")
-    evaluation = evaluate_predictions(args.predictions, records)
+    evaluation = evaluate_predictions(args.predictions, records, task=task)
     evaluation.to_csv(args.output)
     print(evaluation.format_summary())
     print(f"Per-case metrics in {args.output}")
@@ -402,10 +407,16 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         help="score predictions against ground truth",
         description="Score <case id>.nii.gz predictions against the segmentations of a BraTS "
-        "training folder: Dice, HD95, sensitivity and specificity of WT, TC and ET.",
+        "training folder: Dice, HD95, sensitivity and specificity of WT, TC and ET; or of an "
+        "nnU-Net raw or Decathlon dataset (a folder with dataset.json): the same per region "
+        "or class its labels describe.",
     )
     evaluate.add_argument("predictions", help="the folder of predictions")
-    evaluate.add_argument("truth", help="a BraTS training folder with segmentations")
+    evaluate.add_argument(
+        "truth",
+        help="a BraTS training folder with segmentations, or an nnU-Net raw or Decathlon "
+        "dataset folder",
+    )
     evaluate.add_argument(
         "--output", type=Path, default=Path("metrics.csv"), help="the CSV to write"
     )

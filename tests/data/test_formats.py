@@ -181,3 +181,49 @@ def test_task_from_labels_builds_classes_or_regions():
     assert regions.channel_labels == ((1, 2), (2,))
     with pytest.raises(DataError, match="describe no task"):
         task_from_labels("t", {"a": 1})
+
+
+def test_predictions_of_a_dataset_are_scored_per_channel_of_its_task(brats, tmp_path):
+    from unetseg.inference import evaluate_predictions
+    from unetseg.metrics import dice
+
+    write_nnunet(tmp_path / "data", brats)
+    dataset = find_dataset(tmp_path / "data", require_labels=True)
+    predictions = tmp_path / "predictions"
+    predictions.mkdir()
+    for index, record in enumerate(dataset.records):
+        truth = nib.load(record["label"])
+        labels = np.asarray(truth.dataobj).copy()
+        if index == 1:
+            labels[labels == 3] = 2  # enhancing tumour missed: ET wrong, TC and WT right
+        nib.save(nib.Nifti1Image(labels, truth.affine), predictions / f"{record['id']}.nii.gz")
+    evaluation = evaluate_predictions(predictions, dataset.records, task=dataset.task)
+    assert evaluation.regions == ("whole tumor", "tumor core", "enhancing tumor")
+    assert evaluation.mean("whole tumor") == 1.0
+    assert evaluation.mean("tumor core") == 1.0
+    truth = np.asarray(nib.load(dataset.records[1]["label"]).dataobj) == 3
+    expected = (1.0 + dice(np.zeros_like(truth), truth)) / 2
+    assert evaluation.mean("enhancing tumor") == pytest.approx(expected)
+    assert "enhancing tumor" in evaluation.format_summary()
+
+
+def test_unetseg_evaluate_scores_a_dataset_by_its_own_labels(brats, tmp_path):
+    import subprocess
+    import sys
+
+    write_nnunet(tmp_path / "data", brats)
+    dataset = find_dataset(tmp_path / "data", require_labels=True)
+    predictions = tmp_path / "predictions"
+    predictions.mkdir()
+    for record in dataset.records:
+        nib.save(nib.load(record["label"]), predictions / f"{record['id']}.nii.gz")
+    result = subprocess.run(
+        [sys.executable, "-m", "unetseg", "evaluate", str(predictions), str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "whole tumor" in result.stdout
+    assert "2 cases" in result.stdout

@@ -9,16 +9,18 @@ would otherwise be scored voxel by voxel against the wrong anatomy.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from unetseg.errors import DataError
-from unetseg.inference.postprocess import brats_submission_name, read_label_map
+from unetseg.inference.postprocess import brats_submission_name, is_brats_task, read_label_map
 from unetseg.metrics.brats import BratsEvaluation, evaluate_brats
+from unetseg.metrics.task_evaluation import evaluate_task
 from unetseg.regions import convert_label_convention
+from unetseg.task import Task, resolve_task
 
 __all__ = ["evaluate_predictions"]
 
@@ -42,9 +44,13 @@ def _same_grid(prediction: Path, truth: Path, pmeta: dict, tmeta: dict) -> None:
 
 
 def evaluate_predictions(
-    prediction_dir: str | os.PathLike[str], truth_records: Sequence[Record]
+    prediction_dir: str | os.PathLike[str],
+    truth_records: Sequence[Record],
+    *,
+    task: Task | str | Mapping[str, Any] | None = None,
 ) -> BratsEvaluation:
-    """Score ``prediction_dir/<id>.nii.gz`` against each record's label, the BraTS way.
+    """Score ``prediction_dir/<id>.nii.gz`` against each record's label: the BraTS way
+    (WT, TC, ET), or per scored channel of ``task``.
 
     Each case is scored with its own voxel spacing (for HD95).
 
@@ -52,6 +58,9 @@ def evaluate_predictions(
         prediction_dir: The folder of predicted label maps, one ``<id>.nii.gz`` per case.
         truth_records: Case records with an ``"id"`` and a ``"label"`` (the path of the
             ground-truth label map), as from :func:`~unetseg.data.find_brats_cases`.
+        task: ``None`` or a BraTS task: the BraTS regions; another task (an nnU-Net
+            dataset's, from :func:`~unetseg.data.find_dataset`): its regions or classes,
+            with :func:`~unetseg.metrics.evaluate_task`.
 
     Raises:
         DataError: If a prediction is missing, a case has no truth, a file cannot be
@@ -81,4 +90,6 @@ def evaluate_predictions(
             truth = convert_label_convention(truth, convention)
             yield record["id"], predicted, truth, tmeta["spacing"]
 
-    return evaluate_brats(cases())
+    if task is None or is_brats_task(resolve_task(task)):
+        return evaluate_brats(cases())
+    return evaluate_task(cases(), task)

@@ -23,6 +23,7 @@ from unetseg.metrics.brats import (
     evaluate_brats,
     evaluate_brats_case,
     region_masks,
+    score_masks,
 )
 from unetseg.metrics.distance import hausdorff_distance, hd95, image_diagonal, surface_voxels
 from unetseg.metrics.legacy import pooled_soft_dice
@@ -35,6 +36,7 @@ from unetseg.metrics.overlap import (
     sensitivity,
     specificity,
 )
+from unetseg.metrics.task_evaluation import evaluate_task, evaluate_task_case
 from unetseg.registries import METRICS, VOLUME_METRICS
 
 # The Keras metrics import Keras on first use (or on the first lookup in METRICS):
@@ -77,6 +79,8 @@ __all__ = [
     "dice_from_counts",
     "evaluate_brats",
     "evaluate_brats_case",
+    "evaluate_task",
+    "evaluate_task_case",
     "hausdorff_distance",
     "hd95",
     "image_diagonal",
@@ -84,6 +88,7 @@ __all__ = [
     "pooled_soft_dice",
     "region_dice_metrics",
     "region_masks",
+    "score_masks",
     "sensitivity",
     "specificity",
     "surface_voxels",

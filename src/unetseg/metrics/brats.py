@@ -38,6 +38,7 @@ __all__ = [
     "evaluate_brats",
     "evaluate_brats_case",
     "region_masks",
+    "score_masks",
 ]
 
 #: HD95 when exactly one of prediction and truth is empty: the BraTS 2020 value,
@@ -139,21 +140,39 @@ def evaluate_brats_case(
             f"The prediction of {label} has shape {predicted['WT'].shape} but its ground truth "
             f"has shape {actual['WT'].shape}."
         )
-    scores: dict[str, dict[str, float]] = {}
-    for region in BRATS_REGIONS:
-        p, t = predicted[region], actual[region]
-        counts = confusion_counts(p, t)
-        positives = counts.true_positive + counts.false_negative
-        negatives = counts.true_negative + counts.false_positive
-        scores[region] = {
-            "dice": dice_from_counts(
-                counts.true_positive, counts.false_positive, counts.false_negative
-            ),
-            "hd95": hd95(p, t, spacing, empty_distance=empty_hd95),
-            "sensitivity": counts.true_positive / positives if positives else math.nan,
-            "specificity": counts.true_negative / negatives if negatives else math.nan,
-        }
-    return scores
+    return {
+        region: score_masks(predicted[region], actual[region], spacing, empty_hd95)
+        for region in BRATS_REGIONS
+    }
+
+
+def score_masks(
+    predicted: np.ndarray,
+    truth: np.ndarray,
+    spacing: Sequence[float] | float | None,
+    empty_hd95: float,
+) -> dict[str, float]:
+    """Dice, HD95, sensitivity and specificity of one boolean mask against another, with
+    the BraTS rules for empty masks (both empty: Dice 1, HD95 0; one empty: Dice 0, HD95
+    ``empty_hd95``).
+
+    Args:
+        predicted: The predicted mask.
+        truth: The true mask, of the same shape.
+        spacing: The voxel size in mm.
+        empty_hd95: HD95 when exactly one of the two is empty.
+    """
+    counts = confusion_counts(predicted, truth)
+    positives = counts.true_positive + counts.false_negative
+    negatives = counts.true_negative + counts.false_positive
+    return {
+        "dice": dice_from_counts(
+            counts.true_positive, counts.false_positive, counts.false_negative
+        ),
+        "hd95": hd95(predicted, truth, spacing, empty_distance=empty_hd95),
+        "sensitivity": counts.true_positive / positives if positives else math.nan,
+        "specificity": counts.true_negative / negatives if negatives else math.nan,
+    }
 
 
 @dataclass
@@ -163,9 +182,12 @@ class BratsEvaluation:
     Attributes:
         rows: One dictionary per case and region: ``case``, ``region`` and the
             metrics of :data:`METRIC_NAMES`.
+        regions: The regions (or a task's scored channels) summarised, in order:
+            WT, TC, ET by default.
     """
 
     rows: list[dict[str, Any]] = field(default_factory=list)
+    regions: tuple[str, ...] = tuple(BRATS_REGIONS)
 
     def add_case(self, case_id: str, scores: Mapping[str, Mapping[str, float]]) -> None:
         """Append the scores of one case (as :func:`evaluate_brats_case` returns them)."""
@@ -188,7 +210,7 @@ class BratsEvaluation:
         says how many values each statistic is computed from.
         """
         table = []
-        for region in BRATS_REGIONS:
+        for region in self.regions:
             for metric in METRIC_NAMES:
                 values = self.values(region, metric)
                 values = values[~np.isnan(values)]
@@ -232,19 +254,20 @@ class BratsEvaluation:
                 "{mean:.4f} ± {std:.4f} ({median:.4f})".format(**by_key[(region, metric)])
                 for metric in METRIC_NAMES
             ]
-            for region in BRATS_REGIONS
+            for region in self.regions
         }
         widths = [
-            2 + max(len(name), *(len(cells[region][i]) for region in BRATS_REGIONS))
+            2 + max(len(name), *(len(cells[region][i]) for region in self.regions))
             for i, name in enumerate(METRIC_NAMES)
         ]
+        first = max(8, *(len(region) + 2 for region in self.regions))
         lines = [
-            f"{'region':<8}"
+            f"{'region':<{first}}"
             + "".join(f"{m:>{w}}" for m, w in zip(METRIC_NAMES, widths, strict=True))
         ]
-        for region in BRATS_REGIONS:
+        for region in self.regions:
             row = "".join(f"{cell:>{w}}" for cell, w in zip(cells[region], widths, strict=True))
-            lines.append(f"{region:<8}{row}")
+            lines.append(f"{region:<{first}}{row}")
         lines.append(f"{len(self.case_ids)} cases; mean ± std (median); HD95 in mm")
         return "\n".join(lines)
 
