@@ -47,6 +47,10 @@ BRATS_REGIONS: dict[str, tuple[int, ...]] = {"WT": (1, 2, 4), "TC": (1, 4), "ET"
 #: later write the enhancing tumour as 3, BraTS 2020 and 2021 as 4.
 LABEL_CONVENTIONS: dict[str, dict[int, int]] = {"brats2020": {}, "brats2023": {3: 4}}
 
+# The labels a file of each convention may hold (BraTS 2024's post-treatment label 4,
+# the resection cavity, is not one of them: it must not pass as enhancing tumour).
+_CONVENTION_LABELS: dict[str, tuple[int, ...]] = {"brats2023": (0, 1, 2, 3)}
+
 #: The long names of the regions.
 REGION_NAMES: dict[str, str] = {
     "WT": "whole tumour",
@@ -197,7 +201,7 @@ def convert_label_convention(
         ``label_map`` itself when there is nothing to change, else a converted copy.
 
     Raises:
-        DataError: For an unknown convention.
+        DataError: For an unknown convention, or a label ``convention`` does not have.
 
     Example:
         >>> convert_label_convention(np.array([0, 1, 2, 3]), "brats2023").tolist()
@@ -212,6 +216,14 @@ def convert_label_convention(
             f"Unknown label convention {convention!r}; known: {sorted(LABEL_CONVENTIONS)}."
         )
     mapping = LABEL_CONVENTIONS[convention]
+    allowed = _CONVENTION_LABELS.get(convention)
+    if not to_dataset and allowed is not None:
+        found = np.unique(label_map)
+        if unknown := sorted(set(found.tolist()) - set(allowed)):
+            raise DataError(
+                f"Labels {unknown} are not {convention} labels {list(allowed)} (BraTS 2024 "
+                "post-treatment labels, such as 4 for the resection cavity, are not read)."
+            )
     if to_dataset:
         mapping = {brats: own for own, brats in mapping.items()}
     if not mapping:

@@ -219,3 +219,12 @@ def test_brats_2023_cases_map_their_modalities_and_say_their_labels(tmp_path):
     (tmp_path / "BraTS-GLI-00002-000" / "BraTS-GLI-00002-000-t1n.nii.gz").unlink()
     with pytest.raises(DataError, match=r"no t1 image \(expected BraTS-GLI-00002-000-t1n"):
         find_brats_cases(tmp_path)
+
+
+def test_a_brats_2024_post_treatment_label_is_not_read_as_enhancing_tumour():
+    import numpy as np
+
+    from unetseg.regions import convert_label_convention
+
+    with pytest.raises(DataError, match=r"Labels \[4\] are not brats2023 labels"):
+        convert_label_convention(np.array([0, 3, 4]), "brats2023")

@@ -101,3 +101,22 @@ def test_a_missing_or_damaged_onnx_file_is_named(tmp_path):
     damaged.write_bytes(b"not a model")
     with pytest.raises(DataError, match=r"damaged\.onnx"):
         load_model(damaged)
+
+
+def test_export_paths_must_fit_the_format_and_are_replaced_whole(model, tmp_path):
+    with pytest.raises(ConfigError, match=r"ending in \.onnx"):
+        export_model(model, tmp_path / "saved_model", format="onnx")
+    with pytest.raises(ConfigError, match=r"ending in \.onnx"):
+        export_model(model, tmp_path / "model.onnx", format="savedmodel")
+    folder = tmp_path / "work.onnx"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("x")
+    with pytest.raises(ConfigError, match="not an ONNX file"):
+        export_model(model, folder, format="onnx", overwrite=True)
+    assert (folder / "keep.txt").is_file()
+    saved = export_model(model, tmp_path / "saved", format="savedmodel")
+    again = export_model(model, saved, format="savedmodel", overwrite=True)
+    assert (again / "saved_model.pb").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["saved", "work.onnx"]
+    with pytest.raises(ConfigError, match=r"keras\.Model"):
+        export_model(OnnxModel.__new__(OnnxModel), tmp_path / "x.onnx", format="onnx")

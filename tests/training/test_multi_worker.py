@@ -33,9 +33,9 @@ def launch(cache, work, *arguments, workers=2):
     return launch_command([*command, *arguments], workers=workers)
 
 
-def launch_command(command, *, workers=2, cwd=None):
-    """Start ``command`` once per worker; return ``(code, stdout, stderr)`` of each once
-    all have exited, or fail."""
+def launch_command(command, *, workers=2, cwd=None, extra=None):
+    """Start ``command`` once per worker (with ``extra[index]`` appended, if given);
+    return ``(code, stdout, stderr)`` of each once all have exited, or fail."""
     port = free_port()
     processes = []
     for index in range(workers):
@@ -48,7 +48,7 @@ def launch_command(command, *, workers=2, cwd=None):
         }
         processes.append(
             subprocess.Popen(
-                command,
+                [*command, *((extra or {}).get(index, []))],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -173,3 +173,23 @@ def test_the_quick_recipe_trains_on_two_workers_from_the_command_line(tmp_path):
         assert (work / name).is_file(), name
     assert len(list((work / "predictions").glob("*.nii.gz"))) == 2
     assert json.loads((work / "config.json").read_text())["distribute"]["workers"] == 2
+
+
+def test_a_worker_that_cannot_read_the_data_stops_every_worker(tmp_path):
+    from ..test_cli import TINY, unetseg
+
+    data = tmp_path / "data"
+    assert unetseg("synth", data, "--cases", 4, "--shape", 32, 32, 24).returncode == 0
+    elsewhere = tmp_path / "no-cases-here"
+    elsewhere.mkdir()
+    command = [sys.executable, "-m", "unetseg", "train", "quick", "--work-dir", str(tmp_path)]
+    command += [*TINY, "--set", "train.distribute=multi_worker"]
+    # The chief reads the cases; worker 1 is given a folder without any.
+    extra = {0: ["--data", str(data)], 1: ["--data", str(elsewhere)]}
+    start = time.monotonic()
+    (chief, _, chief_err), (other, _, other_err) = launch_command(command, extra=extra)
+    assert other == 2
+    assert "No BraTS case folders" in other_err
+    assert chief == 2
+    assert "Another worker could not read the prepared work directory" in chief_err
+    assert time.monotonic() - start < 120  # stopped together, not by a timeout

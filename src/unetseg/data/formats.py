@@ -116,7 +116,8 @@ def task_from_labels(
                     "for each region)."
                 )
             return Task.regions(name, regions, paint=regions_class_order)
-        return Task.classes(name, {str(k): int(v) for k, v in labels.items()})
+        classes = sorted(((str(k), int(v)) for k, v in labels.items()), key=lambda kv: kv[1])
+        return Task.classes(name, dict(classes))  # by label: the background (0) first
     except (ConfigError, TypeError, ValueError) as error:
         raise DataError(f"{where}: the labels {dict(labels)} describe no task: {error}") from error
 

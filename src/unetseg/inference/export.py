@@ -2,8 +2,9 @@
 
 :func:`export_model` writes the model's first output (a deep-supervision model's
 highest-resolution head) with a dynamic batch and spatial size, through Keras's own
-``model.export`` (``tf2onnx`` for ONNX on TensorFlow), into a temporary name that is
-moved into place, so a failed export leaves nothing behind. :func:`exported_difference`
+``model.export`` on the TensorFlow backend (``tf2onnx`` for ONNX), into a temporary
+name that is moved into place, so a failed export leaves nothing behind and an
+overwritten export is replaced only once the new one is complete. :func:`exported_difference`
 runs the written model — in onnxruntime or TensorFlow, not Keras — on a window and
 returns its largest difference to the Keras model. :class:`OnnxModel` runs an ``.onnx``
 file in onnxruntime as a function of a batch of windows, so the
@@ -55,18 +56,46 @@ def export_model(
         ``path``.
 
     Raises:
-        ConfigError: For an unknown format, or ``path`` existing without ``overwrite``.
+        ConfigError: For an unknown format, a model that is not a ``keras.Model``, a backend
+            other than TensorFlow, a path that does not fit the format (``.onnx`` for
+            ONNX, a folder for a SavedModel), or ``path`` existing without ``overwrite``
+            (or, with it, being something else than an export of that format).
         MissingDependencyError: Without TensorFlow (SavedModel) or ``tf2onnx``/``onnx``
             (ONNX); the message names the extra.
         UnetsegError: If Keras cannot export the model (the message says why).
     """
+    import keras
+
     from unetseg.errors import UnetsegError
 
     if format not in EXPORT_FORMATS:
         raise ConfigError(f"format must be one of {EXPORT_FORMATS}, got {format!r}.")
+    if not isinstance(model, keras.Model):
+        raise ConfigError(
+            f"export_model exports a keras.Model, got {type(model).__name__} (an exported "
+            "model cannot be exported again)."
+        )
+    if keras.backend.backend() != "tensorflow":
+        raise ConfigError(
+            f"Export runs on the TensorFlow backend (KERAS_BACKEND=tensorflow), where it is "
+            f"tested; this process runs {keras.backend.backend()!r}."
+        )
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise ConfigError(f"{path} exists; choose another path or overwrite it.")
+    onnx_file = path.suffix.lower() == ".onnx"
+    if (format == "onnx") != onnx_file:
+        raise ConfigError(
+            f"{path}: an ONNX export is a file ending in .onnx, a SavedModel a folder that "
+            f"does not; got format {format!r}."
+        )
+    if path.exists():
+        if not overwrite:
+            raise ConfigError(f"{path} exists; choose another path or overwrite it.")
+        replaceable = path.is_file() if onnx_file else (path / "saved_model.pb").is_file()
+        if not replaceable:
+            raise ConfigError(
+                f"{path} exists and is not {'an ONNX file' if onnx_file else 'a SavedModel'}; "
+                "it is not replaced."
+            )
     if format == "savedmodel":
         require("tensorflow", purpose="Exporting a SavedModel")
     else:
@@ -83,14 +112,28 @@ def export_model(
             verbose=False,
             input_signature=_input_signature(exported),
         )
-    except (ValueError, TypeError, NotImplementedError, RuntimeError, ImportError) as error:
+    except BaseException as error:
         _remove(partial)
-        raise UnetsegError(
-            f"Keras could not export the model as {format}: {type(error).__name__}: {error}"
-        ) from error
-    _remove(path)
-    os.replace(partial, path)
+        if isinstance(error, Exception):
+            raise UnetsegError(
+                f"Keras could not export the model as {format}: {type(error).__name__}: {error}"
+            ) from error
+        raise
+    _move_into_place(partial, path)
     return path
+
+
+def _move_into_place(partial: Path, path: Path) -> None:
+    """``partial`` becomes ``path``; an old ``path`` is kept until the new one is there."""
+    if partial.is_file():
+        os.replace(partial, path)  # atomic for a file, even over an old one
+        return
+    old = path.with_name(f".{path.name}.old")
+    _remove(old)
+    if path.exists():
+        os.replace(path, old)
+    os.replace(partial, path)
+    _remove(old)
 
 
 def _input_signature(model: Any) -> list[Any] | None:
@@ -181,7 +224,7 @@ class OnnxModel:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """The model's (first) output for a batch ``(N, *spatial, C)``, as float32."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        return self.session.run(None, {self.input_name: batch})[0]
+        return np.asarray(self.session.run(None, {self.input_name: batch})[0], np.float32)
 
     def __repr__(self) -> str:
         return f"OnnxModel({str(self.path)!r}, input {self.input_shape})"

@@ -43,7 +43,7 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Model file {path} does not exist.")
-    if path.suffix == ".onnx":
+    if path.suffix.lower() == ".onnx":
         from unetseg.inference.export import OnnxModel
 
         return OnnxModel(path)

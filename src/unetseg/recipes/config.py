@@ -399,6 +399,11 @@ class RecipeConfig(ConfigSection):
                 f"model: the network ends in a {network.output_activation} but the task "
                 f"{task.name!r} is {task.kind} ({task.activation})."
             )
+        if dims == 2 and self.train.distribute == "multi_worker":
+            raise ConfigError(
+                "train.distribute = 'multi_worker' is for 3D recipes (their patch batches "
+                "are drawn per worker); train a 2D recipe on one machine."
+            )
         if dims == 2 and self.data.slice_range is None:
             raise ConfigError("data.slice_range = [start, stop] is needed by a 2D network.")
         if dims == 3 and (self.data.slice_range is not None or self.data.modalities is not None):

@@ -75,7 +75,8 @@ def _workers(config: RecipeConfig) -> DistributionContext | None:
 def _chief_first(workers: DistributionContext | None, work_dir: Path) -> Iterator[None]:
     """In a multi-worker run, the chief prepares the work directory (the recipe, the
     generated cases, the cache) while the others wait; then they read what it wrote.
-    Whatever stops the chief stops the others with it."""
+    Afterwards all say whether they succeeded, so that any failure stops every worker
+    (none is left waiting for a step the others will never take)."""
     if workers is None:
         yield
         return
@@ -86,13 +87,27 @@ def _chief_first(workers: DistributionContext | None, work_dir: Path) -> Iterato
             workers.from_chief(-1)
             raise
         workers.from_chief(1)
+        if not workers.all_succeeded(True):
+            raise ConfigError(
+                "Another worker could not read the prepared work directory "
+                f"{work_dir} (its error says why)."
+            )
         return
     if workers.from_chief(0) < 0:
         raise ConfigError(
             f"Worker {workers.worker_index}: the chief could not prepare {work_dir} (its "
             "error says why)."
         )
-    yield  # finds what the chief wrote: nothing is written again
+    try:
+        yield  # finds what the chief wrote, and writes nothing
+    except BaseException:
+        workers.all_succeeded(False)
+        raise
+    if not workers.all_succeeded(True):
+        raise ConfigError(
+            f"Worker {workers.worker_index}: another worker could not read the prepared work "
+            f"directory {work_dir} (its error says why)."
+        )
 
 
 def run(
@@ -126,7 +141,8 @@ def run(
     work_dir = Path(work_dir)
     workers = _workers(config)
     with _chief_first(workers, work_dir):
-        _claim_work_dir(config, work_dir, force)
+        if workers is None or workers.is_chief:  # the others only read the work directory
+            _claim_work_dir(config, work_dir, force)
         seed = config.recipe.seed
         records = find_or_generate(
             config.data, seed=seed, recipe_name=config.recipe.name, work_dir=work_dir, path=data

@@ -164,7 +164,10 @@ class DistributionContext:
     def from_chief(self, value: int) -> int:
         """The chief's ``value`` on every worker (an integer: a decision all must share).
 
-        On one process, ``value`` itself.
+        Every worker must call it at the same point. On one process, ``value`` itself.
+
+        Args:
+            value: This worker's value; only the chief's is kept.
         """
         if self.num_workers == 1:
             return int(value)
@@ -173,6 +176,23 @@ class DistributionContext:
 
         shared = multihost_utils.broadcast_one_to_all(np.asarray(int(value), dtype=np.int32))
         return int(shared)
+
+    def all_succeeded(self, succeeded: bool) -> bool:
+        """Whether every worker succeeded: each says whether it did; all get the answer.
+
+        Every worker must call it at the same point, so that one that failed stops the
+        others instead of leaving them waiting. On one process, ``succeeded`` itself.
+
+        Args:
+            succeeded: Whether this worker's part went well.
+        """
+        if self.num_workers == 1:
+            return bool(succeeded)
+        import numpy as np
+        from jax.experimental import multihost_utils
+
+        every = multihost_utils.process_allgather(np.asarray(int(bool(succeeded)), np.int32))
+        return bool(np.all(np.asarray(every)))
 
     def _check_count(self) -> None:
         if len(self.devices) < 2:
