@@ -373,3 +373,43 @@ def test_the_recipe_trains_predicts_and_evaluates_brats_2023_labels(tmp_path):
     result = unetseg("evaluate", predictions, data, "--output", tmp_path / "m.csv")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "4 cases" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_recipe_trains_on_an_nnunet_dataset_with_its_own_task(tmp_path):
+    from unetseg.data import find_brats_cases
+
+    from .data.test_formats import write_nnunet
+
+    assert unetseg("synth", tmp_path / "2020", "--cases", 5, "--shape", 32, 32, 24).returncode == 0
+    data = tmp_path / "Dataset001_BrainTumour"
+    write_nnunet(data, find_brats_cases(tmp_path / "2020", require_labels=True), test=1)
+    work = tmp_path / "run"
+    result = unetseg("train", "quick", "--data", data, "--work-dir", work, *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "nnunet dataset 'BraTS'" in result.stdout
+    assert "whole tumor" in result.stdout  # scored per region of dataset.json
+    stored = json.loads((work / "recipe.json").read_text())
+    assert stored["model"]["task"]["channel_names"] == [
+        "whole tumor",
+        "tumor core",
+        "enhancing tumor",
+    ]
+    with (work / "metrics.csv").open() as handle:
+        assert {row["region"] for row in csv.DictReader(handle)} == {
+            "whole tumor",
+            "tumor core",
+            "enhancing tumor",
+        }
+    # predict reads the run's task from recipe.json: every case, imagesTs included.
+    predictions = tmp_path / "predictions"
+    result = unetseg("predict", work, data, predictions)
+    assert result.returncode == 0, result.stderr[-3000:]
+    written = sorted(predictions.glob("BRATS_*.nii.gz"))
+    assert [p.name for p in written][-1] == "BRATS_004.nii.gz"  # the imagesTs case
+    assert len(written) == 5
+    found = set().union(*(np.unique(np.asarray(nib.load(p).dataobj)).tolist() for p in written))
+    assert found <= {0, 1, 2, 3}
+    result = unetseg("evaluate", predictions, data)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "4 cases" in result.stdout

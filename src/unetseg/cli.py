@@ -133,9 +133,9 @@ def _load_recipe_json(work_dir: Path) -> RecipeConfig:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from unetseg.data import find_brats_cases, shard_cases
+    from unetseg.data import shard_cases
     from unetseg.inference.manifest import MANIFEST_NAME
-    from unetseg.recipes import apply_overrides, build_predictor, window_size_warning
+    from unetseg.recipes import apply_overrides, build_predictor, find_cases, window_size_warning
     from unetseg.recipes.postprocessing import POSTPROCESSING_FILE, PostprocessingChoice
 
     runs = [Path(run) for run in args.run]
@@ -151,7 +151,7 @@ def _predict(args: argparse.Namespace) -> int:
         models = [Path(args.model)]
     else:
         models = [run / f"{args.checkpoint}.keras" for run in runs]
-    records = find_brats_cases(args.cases, require_labels=False)
+    records = find_cases(args.cases, require_labels=False)
     manifest = MANIFEST_NAME
     if args.shard is not None:
         index, count = args.shard
@@ -379,7 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the work dir of a 'unetseg train' run; several (the folds of a "
         "cross-validation) are ensembled: their probabilities averaged",
     )
-    predict.add_argument("cases", help="a BraTS folder of cases (labels not needed)")
+    predict.add_argument(
+        "cases",
+        help="a BraTS folder of cases (labels not needed), or an nnU-Net raw or Decathlon "
+        "dataset (its training and imagesTs cases)",
+    )
     predict.add_argument("output", type=Path, help="the folder for the predictions")
     predict.add_argument(
         "--checkpoint", choices=("best", "last"), default="best", help="which model (default best)"

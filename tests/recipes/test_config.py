@@ -202,3 +202,19 @@ def test_to_toml_writes_any_text_and_refuses_what_toml_cannot_hold():
     )
     with pytest.raises(ConfigError, match=r"model\.config\.input_size is None"):
         unset.to_toml()
+
+
+def test_a_recipe_takes_a_datasets_task_and_channels_and_keeps_them():
+    import tomllib
+
+    from unetseg.task import Task
+
+    task = Task.classes("lesions", {"background": 0, "lesion": 1})
+    config = load_config(CONFIGS / "quick.toml").for_dataset(task, 2)
+    assert config.task == task
+    assert (config.network.in_channels, config.network.out_channels) == (2, 2)
+    assert config.data.channels == 2
+    assert RecipeConfig.from_dict(config.to_dict()) == config  # what recipe.json keeps
+    assert RecipeConfig.from_dict(tomllib.loads(config.to_toml())) == config
+    with pytest.raises(ConfigError, match="2D recipes read BraTS folders"):
+        load_config(CONFIGS / "seed_2d.toml").for_dataset(task, 2)

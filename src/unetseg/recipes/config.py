@@ -90,7 +90,8 @@ class DataSection(ConfigSection):
     """``[data]``: where the cases come from and how they are split.
 
     Args:
-        path: A BraTS training folder; ``None`` (left out): generated cases.
+        path: A BraTS training folder, or an nnU-Net raw or Decathlon dataset (a folder
+            with ``dataset.json``); ``None`` (left out): generated cases.
         synthetic_cases: How many cases to generate without a ``path`` (0: the recipe
             needs real data).
         synthetic_shape: The generated volumes' shape.
@@ -108,6 +109,8 @@ class DataSection(ConfigSection):
             channel (an empty or blank modality); by default such a case is refused
             with an error naming it and the file
             (:class:`~unetseg.transforms.CheckNonConstantd`).
+        image_channels: The number of image channels when they are not BraTS's four
+            (set from an nnU-Net or Decathlon dataset's ``dataset.json``).
     """
 
     prefix: ClassVar[str] = "data"
@@ -122,6 +125,7 @@ class DataSection(ConfigSection):
     slice_range: tuple[int, int] | None = None
     spacing: tuple[float, float, float] | None = None
     allow_constant_channels: bool = False
+    image_channels: int | None = None
 
     def __post_init__(self) -> None:
         if self.path is not None and not self.path.strip():
@@ -146,6 +150,8 @@ class DataSection(ConfigSection):
             )
         if self.spacing is not None:
             self.check(min(self.spacing) > 0, "spacing", "must be three voxel sizes > 0 (mm)")
+        if self.image_channels is not None:
+            self.check(self.image_channels >= 1, "image_channels", "must be >= 1")
         if self.slice_range is not None:
             start, stop = self.slice_range
             self.check(
@@ -155,7 +161,9 @@ class DataSection(ConfigSection):
     @property
     def channels(self) -> int:
         """The number of image channels the network sees."""
-        return len(self.modalities) if self.modalities is not None else BRATS_MODALITIES
+        if self.modalities is not None:
+            return len(self.modalities)
+        return self.image_channels if self.image_channels is not None else BRATS_MODALITIES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,13 +176,15 @@ class ModelSection(ConfigSection):
         config: :class:`~unetseg.networks.UNetConfig` fields: overrides of the preset,
             or the whole network without a preset.
         task: What the outputs mean, a name in :data:`~unetseg.registries.TASKS`:
-            ``"brats_regions"`` (WT/TC/ET, sigmoid) or ``"brats_classes"`` (softmax).
+            ``"brats_regions"`` (WT/TC/ET, sigmoid) or ``"brats_classes"`` (softmax); or
+            a task table (:meth:`~unetseg.task.Task.to_dict`), as a run on an nnU-Net or
+            Decathlon dataset stores the task of its ``dataset.json``.
     """
 
     prefix: ClassVar[str] = "model"
     preset: str | None = None
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
-    task: str = "brats_regions"
+    task: str | dict[str, Any] = "brats_regions"
 
     def __post_init__(self) -> None:
         if self.preset is not None and not self.preset.strip():
@@ -452,6 +462,32 @@ class RecipeConfig(ConfigSection):
                     f"{section}.{field} {list(size)} differs from the network's fixed "
                     f"input_size {list(fixed)}."
                 )
+
+    def for_dataset(self, task: Task, image_channels: int) -> RecipeConfig:
+        """This recipe for a dataset that describes itself: its task (stored as a table in
+        ``model.task``) and its number of image channels, with the network's input and
+        output channels to match.
+
+        Args:
+            task: The dataset's task (:attr:`~unetseg.data.DatasetDescription.task`).
+            image_channels: Its number of image channels.
+
+        Raises:
+            ConfigError: If the recipe cannot take that task (2D recipes keep BraTS's
+                modalities), naming the setting.
+        """
+        if self.spatial_dims == 2:
+            raise ConfigError(
+                "The 2D recipes read BraTS folders; train a 3D recipe on an nnU-Net or "
+                "Decathlon dataset."
+            )
+        network = {**self.model.config, "in_channels": image_channels}
+        network["out_channels"] = task.out_channels
+        stored = {k: v for k, v in task.to_dict().items() if v is not None}  # TOML-writable
+        return self.replace(
+            model={"task": stored, "config": network},
+            data={"image_channels": image_channels},
+        )
 
     # -- what derives from it ----------------------------------------------------------
 

@@ -21,9 +21,11 @@ import keras
 import numpy as np
 
 from unetseg.data import (
+    DatasetDescription,
     PatchDataset,
     PreprocessedCache,
     find_brats_cases,
+    find_dataset,
     kfold_splits,
     write_synthetic_brats,
 )
@@ -108,7 +110,7 @@ def find_or_generate(
     """
     folder = path or data.path
     if folder:
-        return find_brats_cases(folder, require_labels=True)
+        return find_cases(folder, require_labels=True)
     if data.synthetic_cases < 1:
         raise ConfigError(
             f"The recipe {recipe_name!r} trains on real data: pass --data PATH (a "
@@ -127,6 +129,41 @@ def find_or_generate(
         )
         write_json(marker, wanted)
     return find_brats_cases(generated, require_labels=True)
+
+
+def find_cases(path: str | os.PathLike[str], *, require_labels: bool | None) -> list[Record]:
+    """The cases of a BraTS folder, or of an nnU-Net raw or Decathlon dataset (a folder
+    with ``dataset.json``: its training cases, then its ``imagesTs`` ones unless labels
+    are required).
+
+    Args:
+        path: The folder.
+        require_labels: As for :func:`~unetseg.data.find_brats_cases`.
+
+    Raises:
+        DataError: If the folder holds no such cases (see the two readers).
+    """
+    description = describe_dataset(path, require_labels=require_labels)
+    if description is None:
+        return find_brats_cases(path, require_labels=require_labels)
+    if require_labels:
+        return description.records
+    return description.records + description.test_records
+
+
+def describe_dataset(
+    path: str | os.PathLike[str] | None, *, require_labels: bool | None = True
+) -> DatasetDescription | None:
+    """The :class:`~unetseg.data.DatasetDescription` of an nnU-Net raw or Decathlon
+    folder (one with ``dataset.json``), or ``None`` for any other folder or none.
+
+    Args:
+        path: The folder, or ``None``.
+        require_labels: As for :func:`~unetseg.data.find_dataset`.
+    """
+    if path is None or not (Path(path) / "dataset.json").is_file():
+        return None
+    return find_dataset(path, require_labels=require_labels)
 
 
 def split_cases(

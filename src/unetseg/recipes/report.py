@@ -22,6 +22,7 @@ from unetseg.inference import (
     Predictor,
     brats_submission_name,
     evaluate_predictions,
+    is_brats_task,
     read_label_map,
 )
 from unetseg.metrics import BratsEvaluation, pooled_soft_dice
@@ -91,6 +92,9 @@ def _figures(
     written = [folder / "training_curves.png"]
     training_curves(work_dir / "history.csv", path=written[0], title=config.recipe.name)
     by_id = {record["id"]: record for record in test}
+    if not is_brats_task(config.task):  # the overlays draw the BraTS regions
+        print(f"No overlays: they draw BraTS regions, not the task {config.task.name!r}.")
+        return written
     for case in worst_first(evaluation)[: config.report.overlays]:
         record = by_id[case]
         image = LoadImage(image_only=True)(record["image"])
@@ -155,7 +159,7 @@ def report(
             f"on the held-out slices: {legacy['pooled_soft_dice_with_background']:.4f}. "
             "The BraTS metrics of the same predictions:"
         )
-    evaluation = evaluate_predictions(prediction_dir, test)
+    evaluation = evaluate_predictions(prediction_dir, test, task=config.task)
     evaluation.to_csv(work_dir / "metrics.csv")
     evaluation.summary_to_csv(work_dir / "summary.csv")
     figures = _figures(config, work_dir, test, prediction_dir, evaluation)

@@ -26,6 +26,7 @@ from unetseg.recipes.config import RecipeConfig
 from unetseg.recipes.pieces import (
     build_predictor,
     build_trainer,
+    describe_dataset,
     find_or_generate,
     split_cases,
     training_data,
@@ -127,8 +128,9 @@ def run(
     Args:
         config: The recipe (:func:`~unetseg.recipes.load_config`).
         work_dir: The run's folder; an interrupted run continues in it.
-        data: A BraTS 2020 training folder (overrides ``data.path``); without one,
-            generated cases.
+        data: A BraTS training folder, or an nnU-Net raw or Decathlon dataset whose
+            ``dataset.json`` then gives the task and the channels (overrides
+            ``data.path``); without one, generated cases.
         force: Continue a run in ``work_dir`` whose settings differ.
         log: Where progress lines go.
 
@@ -139,6 +141,14 @@ def run(
     """
     start = time.perf_counter()
     work_dir = Path(work_dir)
+    dataset = describe_dataset(data or config.data.path)
+    if dataset is not None:  # nnU-Net raw or Decathlon: the task of its dataset.json
+        config = config.for_dataset(dataset.task, len(dataset.channel_names))
+        log(
+            f"{dataset.format} dataset {dataset.name!r}: {len(dataset.channel_names)} channels "
+            f"({', '.join(dataset.channel_names)}), task {dataset.task.kind} "
+            f"{', '.join(dataset.task.scored_names)}"
+        )
     workers = _workers(config)
     with _chief_first(workers, work_dir):
         if workers is None or workers.is_chief:  # the others only read the work directory
