@@ -354,7 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a recipe file or the name of a shipped one: quick (default), 3d_lowres, "
         "3d_fullres, seed_2d",
     )
-    train.add_argument("--data", help="a MICCAI_BraTS2020_TrainingData folder (default: generated)")
+    train.add_argument(
+        "--data",
+        help="a BraTS 2020/2021/2023 training folder, or an nnU-Net raw or Decathlon dataset "
+        "(default: generated cases)",
+    )
     train.add_argument("--work-dir", type=Path, help="the run's folder (default runs/<name>)")
     train.add_argument(
         "--force",
