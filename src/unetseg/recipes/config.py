@@ -469,7 +469,8 @@ class RecipeConfig(ConfigSection):
         output channels to match.
 
         Args:
-            task: The dataset's task (:attr:`~unetseg.data.DatasetDescription.task`).
+            task: The dataset's task (the ``task`` of a
+                :class:`~unetseg.data.DatasetDescription`).
             image_channels: Its number of image channels.
 
         Raises:
