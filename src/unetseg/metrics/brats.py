@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -307,18 +307,37 @@ def evaluate_brats(
     Raises:
         DataError: If a case is malformed or a case id repeats.
     """
-    evaluation = BratsEvaluation()
+    return score_cases(
+        cases,
+        BratsEvaluation(),
+        lambda prediction, truth, case_spacing, case_id: evaluate_brats_case(
+            prediction, truth, spacing=case_spacing, empty_hd95=empty_hd95, case_id=case_id
+        ),
+        spacing,
+    )
+
+
+def score_cases(
+    cases: Iterable[tuple[Any, ...]],
+    evaluation: BratsEvaluation,
+    score: Callable[[Any, Any, Any, str], Mapping[str, Mapping[str, float]]],
+    spacing: Sequence[float] | float | None,
+) -> BratsEvaluation:
+    """Add the scores of each ``(case_id, prediction, truth[, spacing])`` to ``evaluation``.
+
+    Args:
+        cases: The cases; a fourth item is that case's voxel size.
+        evaluation: Where the rows go.
+        score: ``score(prediction, truth, spacing, case_id)`` → scores per region.
+        spacing: The voxel size of cases that do not give their own.
+
+    Raises:
+        DataError: If a case id repeats (or ``score`` raises it).
+    """
     seen: set[str] = set()
     for case_id, prediction, truth, *own in cases:
         if case_id in seen:
             raise DataError(f"Case id {case_id!r} appears twice in the evaluation.")
         seen.add(case_id)
-        scores = evaluate_brats_case(
-            prediction,
-            truth,
-            spacing=own[0] if own else spacing,
-            empty_hd95=empty_hd95,
-            case_id=case_id,
-        )
-        evaluation.add_case(case_id, scores)
+        evaluation.add_case(case_id, score(prediction, truth, own[0] if own else spacing, case_id))
     return evaluation

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from unetseg.errors import DataError
-from unetseg.metrics.brats import BratsEvaluation, score_masks
+from unetseg.metrics.brats import BratsEvaluation, score_cases, score_masks
 from unetseg.metrics.distance import image_diagonal
 from unetseg.task import Task, resolve_task
 
@@ -98,19 +98,16 @@ def evaluate_task(
         DataError: If a case is malformed or a case id repeats.
     """
     task = resolve_task(task)
-    evaluation = BratsEvaluation(regions=task.scored_names)
-    seen: set[str] = set()
-    for case_id, prediction, truth, *own in cases:
-        if case_id in seen:
-            raise DataError(f"Case id {case_id!r} appears twice in the evaluation.")
-        seen.add(case_id)
-        scores = evaluate_task_case(
+    return score_cases(
+        cases,
+        BratsEvaluation(regions=task.scored_names),
+        lambda prediction, truth, case_spacing, case_id: evaluate_task_case(
             np.asarray(prediction),
             np.asarray(truth),
             task,
-            spacing=own[0] if own else spacing,
+            spacing=case_spacing,
             empty_hd95=empty_hd95,
             case_id=case_id,
-        )
-        evaluation.add_case(case_id, scores)
-    return evaluation
+        ),
+        spacing,
+    )
