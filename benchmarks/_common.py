@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -24,6 +25,16 @@ from unetseg.info import environment_report
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
+#: Environment variables that change how the backends run; every stamp records those set.
+#: ``import unetseg`` sets ``TF_ENABLE_ONEDNN_OPTS=1`` unless it is set already.
+SETTINGS = (
+    "TF_ENABLE_ONEDNN_OPTS",
+    "TF_NUM_INTEROP_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "XLA_FLAGS",
+    "OMP_NUM_THREADS",
+)
+
 
 def stamp(benchmark: str, *, devices: bool = False, **extra: Any) -> dict[str, Any]:
     """Date, machine, Keras backend (and devices), library versions, plus ``extra``."""
@@ -36,6 +47,7 @@ def stamp(benchmark: str, *, devices: bool = False, **extra: Any) -> dict[str, A
         "backend": report["keras_backend"],
         "packages": report["packages"],
         "unetseg": report["unetseg"],
+        "settings": {name: os.environ[name] for name in SETTINGS if name in os.environ},
     }
     if devices:
         values["devices"] = report["devices"]

@@ -5,7 +5,9 @@ data loading):
 
 - ``3d``: the ``nnunet_3d`` preset, 128³ × 4 patches, batch 2 (nnU-Net's BraTS plan);
 - ``2d``: the same design in 2D (six stages of 32–512 features), 192 × 160 × 4
-  slices, batch 128 on a GPU and 8 on a CPU (nnU-Net's 2D BraTS plan).
+  slices, batch 128 on a GPU and 8 on a CPU (nnU-Net's 2D BraTS plan);
+- ``quick`` and ``lowres``: the networks of the CPU recipes of those names (8–64
+  features at 32³, 16–128 at 48³), read from their TOML files, batch 2.
 
 Each (model, backend, precision) runs in a process of its own, so peak device
 memory is that configuration's. The step is nnU-Net's: Dice + binary cross-entropy
@@ -28,6 +30,7 @@ different random weights, so their values are not compared.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -58,10 +61,25 @@ from _monai import skip_reason
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
+#: The CPU recipes whose networks ``--models`` can name, at their training patch size.
+RECIPES = Path(__file__).resolve().parents[1] / "examples" / "brats2020" / "configs"
+RECIPE_MODELS = {"quick": "quick", "lowres": "3d_lowres"}
+
+
 def model_config(model: str, quick: bool, size_3d: int = 128) -> Any:
-    """The :class:`~unetseg.networks.UNetConfig` of ``model`` (``"3d"`` or ``"2d"``)."""
+    """The :class:`~unetseg.networks.UNetConfig` of ``model``.
+
+    ``"3d"`` and ``"2d"`` are the nnU-Net designs; ``"quick"`` and ``"lowres"`` the
+    networks of those recipes, read from their TOML files, at their patch size.
+    """
     from unetseg.networks import NETWORKS
 
+    if model in RECIPE_MODELS:
+        from unetseg.recipes import load_config
+
+        recipe = load_config(RECIPES / f"{RECIPE_MODELS[model]}.toml")
+        size = (16, 16, 16) if quick else recipe.train.patch_size
+        return dataclasses.replace(recipe.network, input_size=list(size))
     if model == "3d":
         size = (32, 32, 32) if quick else (size_3d,) * 3
         overrides = {"input_size": size}
@@ -151,7 +169,9 @@ def measure_monai(config: Any, batch: int, precision: str, steps: int) -> dict:
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
         with autocast(precision, device):
-            heads = torch.unbind(network(x), dim=1)  # upsampled to full size by DynUNet
+            output = network(x)
+            # with deep supervision, the heads upsampled to full size and stacked on axis 1
+            heads = torch.unbind(output, dim=1) if config.deep_supervision else (output,)
             weights = deep_supervision_weights(len(heads))
             loss = sum(w * (dice(h, y) + bce(h, y)) for w, h in zip(weights, heads, strict=True))
         scaler.scale(loss).backward()
@@ -292,7 +312,9 @@ HEADERS = [
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default="3d,2d", help="3d, 2d or both (default 3d,2d)")
+    parser.add_argument(
+        "--models", default="3d,2d", help="any of 3d, 2d, quick, lowres (default 3d,2d)"
+    )
     parser.add_argument(
         "--backends", default="installed", help="Keras backends, comma-separated (default: all)"
     )
@@ -322,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.steps, args.batch_2d = 1, args.batch_2d or 2
     batches = {"3d": args.batch_3d, "2d": args.batch_2d or (128 if gpu else 8)}
+    batches.update({name: 2 for name in RECIPE_MODELS})  # the recipes' batch size
     unknown = [m for m in args.models if m not in batches]
     unknown += [p for p in args.precisions if p not in PRECISIONS]
     backends = keras_backends() if args.backends == "installed" else args.backends.split(",")
@@ -361,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{gpu or 'none (CPU)'}; Keras {info['packages']['keras']}, JAX "
         f"{info['packages']['jax']}, TensorFlow {info['packages']['tensorflow']}, PyTorch "
         f"{info['packages']['torch']}, MONAI {info['packages'].get('monai')}; unetseg "
-        f"{info['unetseg']}. Inputs: {', '.join(inputs)}. Median of {args.steps} steps after 3 "
+        f"{info['unetseg']}; settings {info['settings'] or 'defaults'}. Inputs: "
+        f"{', '.join(inputs)}. Median of {args.steps} steps after 3 "
         "untimed; first step = tracing and compilation. MFU against the dense peak for the "
         "precision (TF32 for float32); × MONAI = patches/s over MONAI's DynUNet."
         "\n\n" + markdown_table(HEADERS, table_rows(rows))

@@ -10,7 +10,12 @@ import sys
 import pytest
 
 from unetseg import backends
-from unetseg.backends import choose_backend, configured_backend, installed_backends
+from unetseg.backends import (
+    choose_backend,
+    configured_backend,
+    enable_onednn,
+    installed_backends,
+)
 
 from .test_cli import TINY
 
@@ -59,9 +64,40 @@ def test_without_tensorflow_the_first_installed_backend_is_chosen(fresh, monkeyp
 def test_keras_json_written_by_keras_itself_does_not_pin_a_missing_backend(fresh, monkeypatch):
     # Keras writes "tensorflow" into a new keras.json whether or not it is installed.
     (fresh / "keras.json").write_text(json.dumps({"backend": "tensorflow"}))
-    hide(monkeypatch, "tensorflow", "jax")
+    hide(monkeypatch, "tensorflow", "jax", "torch")
     monkeypatch.setitem(backends.BACKENDS, "json", "json")  # stands in for an installed one
     assert choose_backend() == "json"
+
+
+def test_onednn_is_turned_on_before_tensorflow_starts(monkeypatch):
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "")  # restored afterwards, set or not
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+    assert enable_onednn() is True
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1"
+
+
+def test_a_users_onednn_choice_and_a_started_tensorflow_are_left_alone(monkeypatch):
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    assert enable_onednn() is False
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+    monkeypatch.setitem(sys.modules, "tensorflow", object())  # started: too late
+    assert enable_onednn() is False
+    assert "TF_ENABLE_ONEDNN_OPTS" not in os.environ
+
+
+def test_tensorflow_started_after_import_unetseg_runs_onednn_kernels():
+    pytest.importorskip("tensorflow")
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "0"  # TensorFlow says on start-up that oneDNN is on
+    code = "import unetseg, tensorflow"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "oneDNN custom operations are on" in result.stderr
 
 
 @pytest.mark.parametrize(

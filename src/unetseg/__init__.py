@@ -9,10 +9,12 @@ The package is organised in layers; imports only point down:
 ``import unetseg`` is light: it does not import Keras or a backend. The
 subpackages that need Keras import it themselves. Before they do, it makes sure the
 backend Keras will start is installed (:func:`unetseg.backends.choose_backend`):
-without TensorFlow and with no backend chosen, Keras starts JAX or PyTorch.
+without TensorFlow and with no backend chosen, Keras starts JAX or PyTorch. It also
+turns on TensorFlow's oneDNN CPU kernels unless ``TF_ENABLE_ONEDNN_OPTS`` says
+otherwise (:func:`unetseg.backends.enable_onednn`).
 """
 
-from unetseg.backends import choose_backend
+from unetseg.backends import choose_backend, enable_onednn
 from unetseg.errors import (
     ConfigError,
     DataError,
@@ -27,6 +29,7 @@ from unetseg.registry import Registry, all_registries
 __version__ = "0.1.0.dev0"
 
 choose_backend()
+enable_onednn()
 
 __all__ = [
     "ConfigError",

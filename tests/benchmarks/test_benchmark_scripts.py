@@ -53,6 +53,37 @@ def test_cache(run_quick):
         assert record["monai"]["patches_per_second_2_workers"] > 0
 
 
+def test_layer_times(run_quick):
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    options = ["--networks", "quick", "--backends", backend, "--kinds", "conv,instance norm"]
+    record, table = run_quick("layer_times.py", *options, "--repeats", "1")
+    rows = record["results"]
+    assert [(row["stage"], row["kind"]) for row in rows] == [
+        (0, "conv"),
+        (0, "instance norm"),
+        (1, "conv"),
+        (1, "instance norm"),
+    ]
+    assert rows[1]["input"] == [1, 16, 16, 16, 4]
+    assert rows[2]["input"] == [1, 8, 8, 8, 8]  # stage 1: half the size, twice the features
+    for row in rows:
+        assert row["backend"] == backend
+        assert row["forward_s"] > 0 and row["train_s"] > 0 and row["backward_s"] >= 0
+    assert f"{backend} fwd / bwd (ms)" in table
+    assert "TF_ENABLE_ONEDNN_OPTS" in record["settings"]  # set by import unetseg
+
+
+def test_train_throughput_knows_the_recipes_networks(benchmarks_on_path):
+    import train_throughput
+
+    quick = train_throughput.model_config("quick", quick=False)
+    assert quick.features == [8, 16, 32, 64]
+    assert quick.input_size == [32, 32, 32]
+    lowres = train_throughput.model_config("lowres", quick=False)
+    assert lowres.input_size == [48, 48, 48]
+    assert train_throughput.model_config("lowres", quick=True).input_size == [16, 16, 16]
+
+
 @pytest.mark.backends
 @pytest.mark.slow
 def test_train_throughput(run_quick):
