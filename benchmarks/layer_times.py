@@ -129,7 +129,7 @@ def measure(
                     "network": network,
                     "stage": stage,
                     "kind": kind,
-                    "input": list((batch, *shape)),
+                    "input": [batch, *shape],
                     "forward_s": forward,
                     "train_s": train,
                     "backward_s": max(train - forward, 0.0),
@@ -208,8 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     args.kinds = tuple(args.kinds.split(","))
     unknown += [kind for kind in args.kinds if kind not in KINDS]
     if unknown:
-        parser.error(f"unknown {', '.join(unknown)}; networks: {', '.join(known)}; kinds: "
-                     f"{', '.join(KINDS)}")
+        parser.error(
+            f"unknown {', '.join(unknown)}; networks: {', '.join(known)}; kinds: {', '.join(KINDS)}"
+        )
     networks = {name: known[name] for name in names}
     if args.child_output:
         rows = [

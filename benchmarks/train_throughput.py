@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.steps, args.batch_2d = 1, args.batch_2d or 2
     batches = {"3d": args.batch_3d, "2d": args.batch_2d or (128 if gpu else 8)}
-    batches.update({name: 2 for name in RECIPE_MODELS})  # the recipes' batch size
+    batches.update(dict.fromkeys(RECIPE_MODELS, 2))  # the recipes' batch size
     unknown = [m for m in args.models if m not in batches]
     unknown += [p for p in args.precisions if p not in PRECISIONS]
     backends = keras_backends() if args.backends == "installed" else args.backends.split(",")
