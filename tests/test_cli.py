@@ -155,9 +155,9 @@ def test_the_seed_2d_recipe_reports_the_notebook_metric_beside_the_brats_metrics
 def test_the_3d_fullres_recipe_runs_end_to_end_on_full_size_cases(tmp_path):
     # The real recipe, shrunk only where a 2-core CPU demands: three cases in three
     # folds, one epoch of one step on the smallest patch its network takes, narrow
-    # layers, windows
-    # without overlap or mirroring, the post-processing as configured (choosing it on
-    # validation is the quick recipe's test: here it would predict the case once more).
+    # layers, windows without overlap or mirroring, the post-processing as configured
+    # (choosing it on validation is the quick recipe's test: here it would predict the
+    # case once more).
     data = tmp_path / "data"
     result = unetseg("synth", data, "--cases", 3, "--shape", 240, 240, 155, "--seed", 2)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -96,7 +96,7 @@ def enable_onednn() -> bool:
     TensorFlow turns oneDNN on by default only on Intel CPUs with AVX-512 VNNI and
     newer; elsewhere (AMD, older Intel) its convolutions run on Eigen, whose 3D
     gradients are slow. On a 2-core AMD EPYC (AVX2) the quick recipe's training step
-    took 1.32 s with Eigen and 0.18 s with oneDNN; a strided 3×3×3 convolution's
+    took 1.32 s with Eigen and 0.16 s with oneDNN; a strided 3×3×3 convolution's
     backward pass 321 ms against 8 ms (``benchmarks/results/layer_times-*``).
 
     Sets ``TF_ENABLE_ONEDNN_OPTS=1`` when the variable is unset and TensorFlow is not
