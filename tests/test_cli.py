@@ -299,7 +299,7 @@ def test_train_refuses_a_work_dir_of_other_settings_before_writing(tmp_path):
     assert result.returncode == 2, result.stderr[-2000:]
     lines = [line for line in result.stderr.splitlines() if line.startswith("unetseg")]
     assert len(lines) == 1
-    assert "train.epochs: 12 → 3" in lines[0]
+    assert f"train.epochs: {quick.train.epochs} → 3" in lines[0]
     assert "--force" in lines[0]
     assert (work / "recipe.json").read_text() == before
     assert sorted(p.name for p in work.iterdir()) == ["recipe.json"]
