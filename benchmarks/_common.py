@@ -14,9 +14,11 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,18 @@ def stamp(benchmark: str, *, devices: bool = False, **extra: Any) -> dict[str, A
     if devices:
         values["devices"] = report["devices"]
     return {**values, **extra}
+
+
+def median_seconds(function: Callable[[], object], repeats: int, warmup: int = 0) -> float:
+    """The median wall time of ``repeats`` calls of ``function``, after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -35,17 +35,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from _common import RESULTS, accelerator_name, keras_backends, markdown_table, save, stamp
+from _common import (
+    RESULTS,
+    accelerator_name,
+    keras_backends,
+    markdown_table,
+    median_seconds,
+    save,
+    stamp,
+)
 
 #: network -> (spatial size, batch, features of the first two stages)
 NETWORKS: dict[str, tuple[tuple[int, ...], int, tuple[int, int]]] = {
@@ -95,17 +101,6 @@ def layer_model(kind: str, size: tuple[int, ...], channels: int) -> tuple[Any, A
     return model, shape
 
 
-def median_seconds(call: Any, repeats: int) -> float:
-    for _ in range(2):
-        call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def measure(
     network: str, spec: tuple, repeats: int, kinds: tuple[str, ...] = KINDS
 ) -> list[dict[str, Any]]:
@@ -122,8 +117,10 @@ def measure(
             x = rng.normal(size=(batch, *shape)).astype("float32")
             out_shape = model.compute_output_shape((batch, *shape))
             y = (rng.random(out_shape) > 0.9).astype("float32")
-            forward = median_seconds(lambda m=model, x=x: m.predict_on_batch(x), repeats)
-            train = median_seconds(lambda m=model, x=x, y=y: m.train_on_batch(x, y), repeats)
+            forward = median_seconds(lambda m=model, x=x: m.predict_on_batch(x), repeats, warmup=2)
+            train = median_seconds(
+                lambda m=model, x=x, y=y: m.train_on_batch(x, y), repeats, warmup=2
+            )
             rows.append(
                 {
                     "network": network,

@@ -21,13 +21,10 @@ library versions.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from _common import RESULTS, markdown_table, save, stamp
+from _common import RESULTS, markdown_table, median_seconds, save, stamp
 from _monai import skip_reason
 
 from unetseg.metrics import dice, evaluate_brats_case, hd95
@@ -55,15 +52,6 @@ def tumour_pair(shape: tuple[int, int, int], scattered: bool, seed: int = 0):
         noise = rng.random(shape) < 2e-5
         prediction[noise] = rng.choice(np.array([1, 2, 4], np.uint8), size=int(noise.sum()))
     return prediction, truth
-
-
-def median_seconds(function: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def monai_row(p_regions: np.ndarray, t_regions: np.ndarray, repeats: int) -> dict:
