@@ -76,7 +76,9 @@ def layer_model(kind: str, size: tuple[int, ...], channels: int) -> tuple[Any, A
     )
 
     dims = len(size)
-    conv = keras.layers.Conv3D if dims == 3 else keras.layers.Conv2D
+    from unetseg.networks.convolution import MatmulGradientConv2D
+
+    conv = keras.layers.Conv3D if dims == 3 else MatmulGradientConv2D
     shape = (*size, channels)
     loss: Any = "mean_squared_error"
     if kind == "conv":

@@ -8,8 +8,11 @@
 - :func:`output_activation`: whether a built model outputs logits or probabilities.
 - :class:`NonOverlappingConv2DTranspose`, :class:`NonOverlappingConv3DTranspose`:
   the decoder's transposed convolutions (kernel = stride) as matrix products.
+- :class:`MatmulGradientConv2D`: the 2D convolution, its kernel gradient as matrix
+  products on TensorFlow's CPU.
 """
 
+from unetseg.networks.convolution import MatmulGradientConv2D
 from unetseg.networks.factories import (
     ACTIVATION_LAYERS,
     NORMS,
@@ -31,6 +34,7 @@ __all__ = [
     "NETWORKS",
     "NORMS",
     "ChannelPReLU",
+    "MatmulGradientConv2D",
     "NonOverlappingConv2DTranspose",
     "NonOverlappingConv3DTranspose",
     "UNetConfig",

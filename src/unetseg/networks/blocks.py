@@ -11,6 +11,7 @@ from typing import Any
 
 import keras
 
+from unetseg.networks.convolution import MatmulGradientConv2D
 from unetseg.networks.factories import create_activation, create_norm
 from unetseg.networks.upsampling import (
     NonOverlappingConv2DTranspose,
@@ -30,7 +31,8 @@ class UNetBuilder:
     def __init__(self, config: Any) -> None:
         self.config = config
         dims = config.spatial_dims
-        self._conv = keras.layers.Conv2D if dims == 2 else keras.layers.Conv3D
+        # 2D: the kernel gradient as matrix products on TensorFlow's CPU (networks.convolution)
+        self._conv = MatmulGradientConv2D if dims == 2 else keras.layers.Conv3D
         # kernel = stride: a matrix product (see networks.upsampling for why)
         self._conv_transpose = (
             NonOverlappingConv2DTranspose if dims == 2 else NonOverlappingConv3DTranspose
