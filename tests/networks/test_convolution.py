@@ -38,11 +38,28 @@ def twins(kernel, spatial, padding="same", use_bias=True, channels=3, filters=4)
     return *layers, x
 
 
-def test_the_matmul_gradient_is_used_in_training_on_tensorflow_without_a_gpu():
+def test_the_matmul_gradient_runs_in_training_only_on_tensorflow_without_a_gpu(monkeypatch):
+    """A spy on the custom path: ``fit`` traces it, ``predict`` and a plain call do not."""
+    from unetseg.networks import convolution
+
+    calls = []
+    original = convolution._conv2d_matmul_kernel_gradient
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(convolution, "_conv2d_matmul_kernel_gradient", spy)
     ours, _, x = twins((3, 3), (5, 5))
-    assert ours._uses_matmul_gradient(keras.ops.convert_to_tensor(x)) == (
-        keras.backend.backend() == "tensorflow" and _tensorflow_without_gpu()
-    )
+    model = keras.Sequential([keras.Input((5, 5, 3)), ours])
+    model.compile(optimizer="sgd", loss="mse")
+    model.predict_on_batch(x)
+    model(x)
+    model.evaluate(x, np.zeros((2, 5, 5, 4), "float32"), verbose=0)
+    assert calls == []
+    model.train_on_batch(x, np.zeros((2, 5, 5, 4), "float32"))
+    expected = keras.backend.backend() == "tensorflow" and _tensorflow_without_gpu()
+    assert bool(calls) == expected
 
 
 @pytest.mark.parametrize(

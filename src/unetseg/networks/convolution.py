@@ -107,10 +107,12 @@ class MatmulGradientConv2D(keras.layers.Conv2D):
     """``keras.layers.Conv2D`` whose kernel gradient is matrix products on TensorFlow's CPU.
 
     Same arguments, weights and results as Keras' layer. In training on the
-    TensorFlow backend with no GPU, float32, channels-last, stride 1 and no dilation, the
-    gradient with respect to the kernel is computed as ``kernel_height`` matrix
-    products of shifted inputs and the output gradient (see the module docstring for
-    the measurement); everywhere else the layer is ``keras.layers.Conv2D``.
+    TensorFlow backend with no GPU, float32, channels-last, stride 1, no dilation, one
+    group and no LoRA, the gradient with respect to the kernel is computed as
+    ``kernel_height`` matrix products of shifted inputs and the output gradient (see
+    the module docstring for the measurement); everywhere else the layer is
+    ``keras.layers.Conv2D``. A saved model holding it loads where unetseg is
+    installed (``import unetseg`` registers it), like every unetseg layer.
 
     Args:
         *args: The positional arguments of ``keras.layers.Conv2D`` (``filters``,
