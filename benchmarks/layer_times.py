@@ -6,7 +6,8 @@ make it slow. For each network the recipes train (``quick``: 8–64 features at 
 192 × 160, batch 8) it times each kind of layer alone, at the shapes of the
 network's first two stages:
 
-- ``conv``: 3×3(×3) convolution, ``C → C``;
+- ``conv``: 3×3(×3) convolution, ``C → C`` (2D:
+  :class:`~unetseg.networks.MatmulGradientConv2D`, what the builder uses);
 - ``strided conv``: 3×3(×3) convolution, stride 2, ``C → 2C`` (the encoder's
   downsampling);
 - ``transposed conv``: the decoder's 2×2(×2) upsampling ``2C → C``
