@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import keras
 import numpy as np
@@ -291,3 +292,34 @@ def test_options_that_contradict_the_model_are_refused(tmp_path):
         )
     with pytest.raises(ConfigError, match=r"loss=\.\.\."):
         Trainer(tiny_config(), "dice_ce", work_dir=tmp_path, **BRATS)
+
+
+@pytest.mark.backends
+def test_epoch_start_seeds_each_epoch_and_tensorflow_once_per_fit(monkeypatch):
+    """Epoch ``e`` draws the same random numbers whatever came before; on TensorFlow the
+    backend's global seed (which clears its kernel caches) is set at a fit's first epoch."""
+    from unetseg.training import EpochStart
+
+    calls = []
+    seed_everything = keras.utils.set_random_seed
+    monkeypatch.setattr(
+        keras.utils, "set_random_seed", lambda seed: calls.append(seed) or seed_everything(seed)
+    )
+
+    class Data:
+        epoch = 0
+
+    data = Data()
+    callback = EpochStart(7, data)
+    callback.on_train_begin()
+    draws = []
+    for epoch in range(3):
+        callback.on_epoch_begin(epoch)
+        draws.append(random.random())
+    assert data.epoch == 2
+    assert len(calls) == (1 if keras.backend.backend() == "tensorflow" else 3)
+    resumed = EpochStart(7, Data())  # a run resumed at epoch 2
+    resumed.on_train_begin()
+    resumed.on_epoch_begin(2)
+    assert random.random() == draws[2]
+    assert len(calls) == (2 if keras.backend.backend() == "tensorflow" else 4)
