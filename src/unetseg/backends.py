@@ -24,6 +24,7 @@ from pathlib import Path
 
 __all__ = [
     "BACKENDS",
+    "accelerator_visible",
     "choose_backend",
     "configured_backend",
     "enable_onednn",
@@ -110,3 +111,33 @@ def enable_onednn() -> bool:
         return False
     os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
     return True
+
+
+def accelerator_visible() -> bool:
+    """Whether the running Keras backend computes on a GPU (or another accelerator).
+
+    Imports Keras (and starts its backend). TensorFlow: a logical GPU device; JAX: a
+    default backend other than ``"cpu"``; PyTorch: CUDA (or Apple's MPS) available;
+    any other backend: ``False``.
+
+    Example:
+        >>> accelerator_visible()  # on a machine without a GPU
+        False
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_logical_devices("GPU"))
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
+    if backend == "torch":
+        import torch
+
+        mps = getattr(torch.backends, "mps", None)
+        return torch.cuda.is_available() or bool(mps is not None and mps.is_available())
+    return False

@@ -17,7 +17,7 @@ from unetseg.inference import (
     sliding_window_inference,
     window_starts,
 )
-from unetseg.inference.sliding_window import _first_head
+from unetseg.inference.heads import first_head
 from unetseg.networks import UNetConfig
 
 pytestmark = pytest.mark.backends
@@ -213,8 +213,8 @@ def test_a_deep_supervision_model_runs_only_its_first_head():
     np.testing.assert_allclose(predict(batch), head0, atol=1e-5)
     assert len(model.outputs) == 2  # the user's model is left as it was
     # One first-head model per model, so its compiled predict function is reused.
-    assert _first_head(model) is _first_head(model)
-    assert _first_head(model).predict_function is not None
+    assert first_head(model) is first_head(model)
+    assert first_head(model).predict_function is not None
 
 
 class Doubler(keras.Model):

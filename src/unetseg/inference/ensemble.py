@@ -10,12 +10,13 @@ the mean of the models' probabilities, so the :class:`~unetseg.inference.Sliding
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from unetseg.errors import ConfigError
+from unetseg.inference.heads import activate, device_network
 from unetseg.inference.predictor import load_model
 from unetseg.inference.sliding_window import SlidingWindowInferer, apply_activation
 from unetseg.targets import ACTIVATIONS
@@ -54,7 +55,8 @@ class Ensemble:
         self.activation = activation
         inferer = SlidingWindowInferer((1, 1))
         self._predict = [inferer.predict_function(model) for model in self.models]
-        self._activated = [output_activation(model) is not None for model in self.models]
+        #: Per model, whether it outputs probabilities itself (no activation to apply).
+        self.activated = [output_activation(model) is not None for model in self.models]
         channels = {int(m.outputs[0].shape[-1]) for m in self.models if getattr(m, "outputs", None)}
         if len(channels) > 1:
             raise ConfigError(f"The models of an Ensemble output different channels: {channels}.")
@@ -62,9 +64,28 @@ class Ensemble:
     def __len__(self) -> int:
         return len(self.models)
 
+    def device_network(self) -> tuple[Callable[[Any], Any], list[Any]]:
+        """The ensemble as a function of backend tensors and the variables it reads,
+        for device blending (:func:`~unetseg.inference.heads.device_network`).
+
+        Raises:
+            ConfigError: If a member is not a ``keras.Model``.
+        """
+        members = [device_network(model) for model in self.models]
+        activations = [None if done else self.activation for done in self.activated]
+
+        def mean_probabilities(batch: Any) -> Any:
+            total = None
+            for (network, _), activation in zip(members, activations, strict=True):
+                output = activate(network(batch), activation)
+                total = output if total is None else total + output
+            return total / len(members)
+
+        return mean_probabilities, [v for _, variables in members for v in variables]
+
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         total: np.ndarray | None = None
-        for predict, activated in zip(self._predict, self._activated, strict=True):
+        for predict, activated in zip(self._predict, self.activated, strict=True):
             output = np.array(predict(batch), dtype=np.float32)
             if not activated:
                 output = apply_activation(output, self.activation)

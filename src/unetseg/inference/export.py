@@ -36,9 +36,9 @@ _KERAS_FORMAT = {"savedmodel": "tf_saved_model", "onnx": "onnx"}
 
 def _first_output(model: Any) -> Any:
     """The model with its first output only (a deep-supervision model's full-size head)."""
-    from unetseg.inference.sliding_window import _first_head
+    from unetseg.inference.sliding_window import first_head
 
-    return _first_head(model)
+    return first_head(model)
 
 
 def export_model(

@@ -38,11 +38,9 @@ __all__ = ["MatmulGradientConv2D"]
 @functools.cache
 def _tensorflow_without_gpu() -> bool:
     """True when Keras runs on TensorFlow and TensorFlow sees no GPU."""
-    if keras.backend.backend() != "tensorflow":
-        return False
-    import tensorflow as tf
+    from unetseg.backends import accelerator_visible
 
-    return not tf.config.list_logical_devices("GPU")
+    return keras.backend.backend() == "tensorflow" and not accelerator_visible()
 
 
 def _same_padding(size: Any, kernel: int, stride: int) -> tuple[Any, Any]:
