@@ -40,18 +40,27 @@ from unetseg.inference import SlidingWindowInferer
 from unetseg.networks import NETWORKS
 
 
-def measure(model, image: np.ndarray, roi: int, overlap: float, batch: int, tta: bool) -> dict:
-    inferer = SlidingWindowInferer((roi,) * 3, overlap=overlap, batch_size=batch, tta=tta)
-    predict = inferer.predict_function(model)
-    warm = np.zeros((batch, roi, roi, roi, image.shape[-1]), np.float32)
+def measure(
+    model, image: np.ndarray, roi: int, overlap: float, batch: int, tta: bool, blending: str
+) -> dict:
+    inferer = SlidingWindowInferer(
+        (roi,) * 3, overlap=overlap, batch_size=batch, tta=tta, blending=blending
+    )
     start = time.perf_counter()
-    predict(warm)  # traces and compiles the one predict function
+    if inferer.uses_device(model):
+        # The network, window extraction and accumulation compile on the first image of
+        # a shape: one whole prediction.
+        inferer(model, image)
+    else:
+        warm = np.zeros((batch, roi, roi, roi, image.shape[-1]), np.float32)
+        inferer.predict_function(model)(warm)  # traces and compiles the predict function
     compile_s = time.perf_counter() - start
     start = time.perf_counter()
     probabilities = inferer(model, image)
     seconds = time.perf_counter() - start
     return {
         "framework": "unetseg",
+        "blending": "device" if inferer.uses_device(model) else "numpy",
         "tta": tta,
         "first_call_s": compile_s,
         "seconds": seconds,
@@ -137,13 +146,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tta", choices=("off", "on", "both"), default="off", help="flip TTA (default off)"
     )
+    parser.add_argument(
+        "--blending",
+        choices=("auto", "numpy", "device", "both"),
+        default="both",
+        help="where windows are cut and blended; both: numpy and device (default both)",
+    )
     parser.add_argument("--precision", default="float32", help="float32, mixed_bfloat16, …")
     parser.add_argument("--compare", choices=("monai",), help="also run the same work with MONAI")
+    parser.add_argument(
+        "--features",
+        type=int,
+        nargs=2,
+        metavar=("BASE", "MAX"),
+        help="the preset's first-stage and largest feature counts (a smaller network, "
+        "so that the work around it shows on a CPU)",
+    )
+    parser.add_argument(
+        "--pointwise",
+        action="store_true",
+        help="replace the network by one 1×1×1 convolution (the preset's channels): the "
+        "time is then the work around the network (no MONAI comparison)",
+    )
     parser.add_argument("--quick", action="store_true", help="a tiny configuration for CI")
     parser.add_argument("--output", type=Path, default=RESULTS, help="results folder")
     args = parser.parse_args(argv)
     shape = (240, 240, 155)
     overrides: dict = {}
+    if args.features:
+        overrides = {"base_features": args.features[0], "max_features": args.features[1]}
     if args.quick:
         shape, args.roi, args.batch, args.tta = (40, 36, 30), 16, 2, "both"
         overrides = {"base_features": 4, "max_features": 16, "num_stages": 3, "strides": [1, 2, 2]}
@@ -152,10 +183,24 @@ def main(argv: list[str] | None = None) -> int:
     keras.utils.set_random_seed(0)
     config = NETWORKS.create(args.preset, input_size=None, **overrides)
     model = config.build()
+    if args.pointwise:
+        inputs = keras.Input((None, None, None, config.in_channels))
+        model = keras.Model(inputs, keras.layers.Conv3D(config.out_channels, 1)(inputs))
+        args.preset, args.compare = "pointwise", None
     parameters = model.count_params()
     image = np.random.default_rng(0).normal(size=(*shape, config.in_channels)).astype("float32")
     runs = {"off": [False], "on": [True], "both": [False, True]}[args.tta]
-    results = [measure(model, image, args.roi, args.overlap, args.batch, tta) for tta in runs]
+    blendings = ["numpy", "device"] if args.blending == "both" else [args.blending]
+    results = [
+        measure(model, image, args.roi, args.overlap, args.batch, tta, blending)
+        for blending in blendings
+        for tta in runs
+    ]
+    reference = {r["tta"]: r for r in results if r["blending"] == "numpy"}
+    for result in results:  # the two paths must agree (they are tested to 1e-5)
+        other = reference.get(result["tta"])
+        if other is not None and result is not other:
+            result["mean_difference_vs_numpy"] = abs(result["output_mean"] - other["output_mean"])
     skipped = skip_reason(args.compare)
     if args.compare == "monai" and not skipped:
         del model
@@ -170,14 +215,25 @@ def main(argv: list[str] | None = None) -> int:
     info = stamp("inference_latency", devices=True, quick=args.quick, accelerator=gpu)
     info["monai"] = skipped or ("compared" if args.compare else "not run")
     name = (
-        f"inference_latency-{'quick-' if args.quick else ''}{args.preset}-{args.roi}-"
+        f"inference_latency-{'quick-' if args.quick else ''}{args.preset}"
+        f"{'-' + '_'.join(map(str, args.features)) if args.features else ''}-{args.roi}-"
         f"{info['backend']}-{args.precision}-{gpu or 'cpu'}-{info['date'][:10]}"
     ).replace(" ", "_")
-    headers = ["framework", "image", "window", "overlap", "TTA", "windows", "model calls"]
+    headers = [
+        "framework",
+        "blending",
+        "image",
+        "window",
+        "overlap",
+        "TTA",
+        "windows",
+        "model calls",
+    ]
     headers += ["first call (s)", "inference (s)", "windows/s", "MONAI time / ours"]
     rows = [
         [
             r["framework"],
+            r.get("blending", "–"),
             "×".join(map(str, (*shape, config.in_channels))),
             f"{args.roi}³",
             args.overlap,
@@ -205,12 +261,14 @@ def main(argv: list[str] | None = None) -> int:
     record = {
         **info,
         "preset": args.preset,
+        "features": args.features,
         "parameters": parameters,
         "image_shape": [*shape, config.in_channels],
         "roi": args.roi,
         "overlap": args.overlap,
         "batch": args.batch,
         "precision": args.precision,
+        "blending": args.blending,
         "results": results,
     }
     save(args.output, name, record, table)

@@ -163,8 +163,10 @@ def _predict(args: argparse.Namespace) -> int:
     if len(runs) == 1 and config.inference.choose_postprocessing and chosen.is_file():
         choice = PostprocessingChoice.read(chosen)
     predictor = build_predictor(config, models, choice)
+    # Where windows are blended does not change the result (equal to 1e-5): not recorded.
+    inference = {k: v for k, v in config.inference.to_dict().items() if k != "blending"}
     provenance = {
-        "inference": config.inference.to_dict(),
+        "inference": inference,
         "spacing": config.data.spacing,
         "postprocessing": choice.to_dict() if choice is not None else None,
     }

@@ -116,13 +116,17 @@ def test_train_throughput(run_quick):
 @pytest.mark.slow
 def test_inference_latency(run_quick):
     record, table = run_quick("inference_latency.py", "--compare", "monai")
-    plain, tta = record["results"][:2]
-    assert (plain["tta"], tta["tta"]) == (False, True)
+    plain, tta, device, device_tta = record["results"][:4]
+    assert (plain["tta"], tta["tta"], device["tta"], device_tta["tta"]) == (False, True) * 2
+    assert [r["blending"] for r in record["results"][:4]] == ["numpy"] * 2 + ["device"] * 2
     assert tta["model_calls"] == 8 * plain["model_calls"]
-    assert plain["windows"] == tta["windows"] > 1
-    assert plain["output_shape"] == [40, 36, 30, 3]
+    assert plain["windows"] == tta["windows"] == device["windows"] == device_tta["windows"] > 1
+    assert plain["output_shape"] == device_tta["output_shape"] == [40, 36, 30, 3]
+    # the same probabilities from both paths (their mean, to float32 rounding)
+    assert device["mean_difference_vs_numpy"] < 1e-5
+    assert device_tta["mean_difference_vs_numpy"] < 1e-5
     if not _skipped(record, table):
-        assert [r["framework"] for r in record["results"]] == ["unetseg"] * 2 + ["monai"] * 2
+        assert [r["framework"] for r in record["results"]] == ["unetseg"] * 4 + ["monai"] * 2
         assert plain["same_work"]
         assert tta["same_work"]
     assert table.startswith("# Inference latency")

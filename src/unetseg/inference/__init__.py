@@ -2,8 +2,10 @@
 
 :func:`sliding_window_inference` (or a reusable :class:`SlidingWindowInferer`) applies
 a patch-trained network to an image of any size with Gaussian blending and optional
-flip TTA, on every Keras backend. ``unetseg.inference.postprocess`` turns region
-probabilities into a BraTS label map on the source grid and writes it; the
+flip TTA, on every Keras backend, blending the windows on the host or, on a GPU, on
+the device (:class:`~unetseg.inference.device_window.DeviceWindows`).
+``unetseg.inference.postprocess`` turns region probabilities into a BraTS label map
+on the source grid and writes it; the
 :class:`Predictor` does all of it for a list of cases. :func:`export_model` writes a
 model as a SavedModel or ONNX file for deployment; :class:`OnnxModel` runs the latter.
 """
@@ -38,6 +40,7 @@ _KERAS_MODULES = {
     ],
     "unetseg.inference.predictor": ["Predictor", "background_outside_input", "load_model"],
     "unetseg.inference.sliding_window": [
+        "BLENDINGS",
         "SlidingWindowInferer",
         "apply_activation",
         "gaussian_importance_map",
@@ -59,6 +62,7 @@ if TYPE_CHECKING:
     )
     from unetseg.inference.predictor import Predictor, background_outside_input, load_model
     from unetseg.inference.sliding_window import (
+        BLENDINGS,
         SlidingWindowInferer,
         apply_activation,
         gaussian_importance_map,
@@ -67,6 +71,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "BLENDINGS",
     "EXPORT_FORMATS",
     "BratsPostprocess",
     "Ensemble",

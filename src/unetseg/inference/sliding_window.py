@@ -31,6 +31,7 @@ from unetseg.errors import ConfigError, DataError, check_choice
 from unetseg.inference.heads import device_network, first_head, first_output
 
 __all__ = [
+    "BLENDINGS",
     "SlidingWindowInferer",
     "apply_activation",
     "gaussian_importance_map",
@@ -39,7 +40,8 @@ __all__ = [
 ]
 
 _MODES = ("gaussian", "constant")
-_BLENDINGS = ("auto", "numpy", "device")
+#: Where windows are cut and blended (``SlidingWindowInferer``'s ``blending``).
+BLENDINGS = ("auto", "numpy", "device")
 _OUTPUTS = ("probabilities", "logits")
 _ACTIVATIONS = ("sigmoid", "softmax", None)
 
@@ -214,7 +216,7 @@ class SlidingWindowInferer:
         self.activation = activation
         self.sigma_scale = float(sigma_scale)
         self.pad_value = float(pad_value)
-        self.blending = check_choice(blending, _BLENDINGS, what="SlidingWindowInferer blending")
+        self.blending = check_choice(blending, BLENDINGS, what="SlidingWindowInferer blending")
         #: Each model's DeviceWindows, so that its compiled steps serve every image.
         self._device_windows: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         if self.mode == "gaussian":

@@ -40,6 +40,7 @@ from typing import Any, ClassVar
 
 from unetseg.config import ConfigSection
 from unetseg.errors import ConfigError, UnknownNameError
+from unetseg.inference.sliding_window import BLENDINGS
 from unetseg.networks import NETWORKS, UNetConfig
 from unetseg.task import Task, resolve_task
 from unetseg.training import TrainerConfig
@@ -306,6 +307,9 @@ class InferenceSection(ConfigSection):
         overlap: Overlap of neighbouring windows, in [0, 1).
         batch_size: Windows per model call.
         tta: Also predict every mirrored window and average.
+        blending: Where windows are cut and blended: ``"auto"`` (on the GPU when the
+            backend sees one), ``"numpy"`` (the host) or ``"device"`` (the backend's
+            device); the same result either way (``SlidingWindowInferer``'s option).
         min_enhancing_voxels: Relabel all enhancing tumour of a case with fewer
             voxels as necrosis (BraTS tasks); 0 keeps it. Used as given when
             ``choose_postprocessing`` is false; otherwise the prior that the
@@ -320,6 +324,7 @@ class InferenceSection(ConfigSection):
     overlap: float = 0.5
     batch_size: int = 2
     tta: bool = False
+    blending: str = "auto"
     min_enhancing_voxels: int = 0
     choose_postprocessing: bool = True
 
@@ -332,6 +337,7 @@ class InferenceSection(ConfigSection):
             )
         self.check(0.0 <= self.overlap < 1.0, "overlap", "must be in [0, 1)")
         self.check(self.batch_size >= 1, "batch_size", "must be >= 1")
+        self.check(self.blending in BLENDINGS, "blending", f"must be one of {BLENDINGS}")
         self.check(self.min_enhancing_voxels >= 0, "min_enhancing_voxels", "must be >= 0")
 
 
@@ -538,6 +544,7 @@ class RecipeConfig(ConfigSection):
             seed=self.recipe.seed,
             val_roi_size=self.window,
             val_overlap=self.inference.overlap,  # validation predicts as inference does
+            val_blending=self.inference.blending,
             val_every=train.val_every,
             patience=train.patience,
             distribute=train.distribute,

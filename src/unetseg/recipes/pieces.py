@@ -411,6 +411,7 @@ def build_predictor(
         overlap=inference.overlap,
         batch_size=inference.batch_size,
         tta=inference.tta,
+        blending=inference.blending,
         activation=task.activation if logits else None,
     )
     if choice is not None:

@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any
 
 from unetseg.config import ConfigSection
+from unetseg.inference.sliding_window import BLENDINGS
 from unetseg.registries import LOSSES, METRICS, OPTIMIZERS, SCHEDULES
 from unetseg.task import Task, resolve_task
 
@@ -55,6 +56,8 @@ class TrainerConfig(ConfigSection):
             ``None``: the training patch size.
         val_every: Validate on whole volumes every this many epochs.
         val_overlap: Window overlap of the validation, in [0, 1).
+        val_blending: Where the validation's windows are blended: ``"auto"``,
+            ``"numpy"`` or ``"device"`` (``SlidingWindowInferer``'s ``blending``).
         monitor: The log entry that picks ``best.keras`` and drives early stopping.
         monitor_mode: ``"max"`` or ``"min"``.
         patience: Stop after this many validations without improvement; ``None``
@@ -88,6 +91,7 @@ class TrainerConfig(ConfigSection):
     val_roi_size: tuple[int, ...] | None = None
     val_every: int = 1
     val_overlap: float = 0.5
+    val_blending: str = "auto"
     monitor: str = "val_dice"
     monitor_mode: str = "max"
     patience: int | None = None
@@ -139,5 +143,6 @@ class TrainerConfig(ConfigSection):
         )
         self.check(self.val_every >= 1, "val_every", "must be >= 1")
         self.check(0.0 <= self.val_overlap < 1.0, "val_overlap", "must be in [0, 1)")
+        self.check(self.val_blending in BLENDINGS, "val_blending", f"must be one of {BLENDINGS}")
         self.check(self.monitor_mode in ("max", "min"), "monitor_mode", "must be 'max' or 'min'")
         self.check(self.patience is None or self.patience >= 1, "patience", "must be >= 1 or none")

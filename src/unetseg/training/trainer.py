@@ -515,6 +515,7 @@ class Trainer:
         return SlidingWindowInferer(
             tuple(int(r) for r in roi),
             overlap=self.config.val_overlap,
+            blending=self.config.val_blending,
             activation=self.task.activation if self.from_logits else None,
         )
 
