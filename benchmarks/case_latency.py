@@ -58,9 +58,9 @@ from unetseg.recipes.pieces import find_cases, preprocessing
 STAGES = ("preprocess", "inference", "postprocess", "write")
 
 
-def _timed(function, *args):
+def _timed(function, *args, **kwargs):
     start = time.perf_counter()
-    result = function(*args)
+    result = function(*args, **kwargs)
     return result, time.perf_counter() - start
 
 
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.features:
         overrides = {"base_features": args.features[0], "max_features": args.features[1]}
     if args.quick:
-        shape, args.roi, args.tta = QUICK_SHAPE, 16, "both"
+        shape, args.roi = QUICK_SHAPE, 32
         overrides = {"base_features": 4, "max_features": 16, "num_stages": 3, "strides": [1, 2, 2]}
 
     keras.config.set_dtype_policy(args.precision)

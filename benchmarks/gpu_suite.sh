@@ -5,10 +5,12 @@
 #
 # Runs, in order of importance, each stage under its own time limit so that a slow
 # or failing stage cannot take the others with it:
-#   1. training throughput, nnunet_3d 128³×4 batch 2, JAX, float32 and bfloat16, vs MONAI
-#   2. inference latency, one 240×240×155×4 case, with and without flip TTA, vs MONAI
-#   3. training throughput, the 2D U-Net 192×160×4 batch 128, JAX, bfloat16, vs MONAI
-#   4. training throughput, nnunet_3d on Keras' PyTorch backend
+#   1. inference latency, one 240×240×155×4 case, with and without flip TTA, blended on
+#      the host and on the device, vs MONAI
+#   2. training throughput, nnunet_3d 128³×4 batch 2, JAX, float32 and bfloat16, vs MONAI
+#   3. the whole case, NIfTI to NIfTI, five folds averaged, with and without TTA, vs MONAI
+#   4. training throughput, the 2D U-Net 192×160×4 batch 128, JAX, bfloat16, vs MONAI
+#   5. training throughput, nnunet_3d on Keras' PyTorch backend
 # After each stage benchmarks/results is packed into COPY_DIR/results.tgz ($OUT or
 # /tmp/gpu_suite), so what finished survives a cut-off. No stage runs past DEADLINE
 # seconds from the start (default 540); a stage with less than 20 s left is skipped.
@@ -49,9 +51,11 @@ stage() {
 
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,driver_version --format=csv 2>&1 |
     tee "$copy_dir/gpu.txt"
-stage 300 "$python" benchmarks/train_throughput.py --models 3d --backends jax \
-    --precisions float32,mixed_bfloat16 --compare monai --steps 8 --timeout 150 $quick
-stage 140 env KERAS_BACKEND=jax "$python" benchmarks/inference_latency.py --tta both \
+stage 150 env KERAS_BACKEND=jax "$python" benchmarks/inference_latency.py --tta both \
+    --blending both --precision mixed_bfloat16 --compare monai $quick
+stage 240 "$python" benchmarks/train_throughput.py --models 3d --backends jax \
+    --precisions float32,mixed_bfloat16 --compare monai --steps 8 --timeout 120 $quick
+stage 100 env KERAS_BACKEND=jax "$python" benchmarks/case_latency.py --tta both --folds 5 \
     --precision mixed_bfloat16 --compare monai $quick
 stage 120 "$python" benchmarks/train_throughput.py --models 2d --backends jax \
     --precisions mixed_bfloat16 --compare monai --steps 8 --timeout 100 $quick

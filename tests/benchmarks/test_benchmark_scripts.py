@@ -132,6 +132,31 @@ def test_inference_latency(run_quick):
     assert table.startswith("# Inference latency")
 
 
+def test_case_latency(run_quick):
+    # two folds averaged on the device (the Ensemble's device path), NIfTI to NIfTI
+    record, table = run_quick(
+        "case_latency.py", "--folds", "2", "--blending", "device", "--compare", "monai"
+    )
+    ours = record["results"][0]
+    assert (ours["framework"], ours["blending"], ours["folds"], ours["tta"]) == (
+        "unetseg",
+        "device",
+        2,
+        False,
+    )
+    assert set(ours["stages_s"]) == {"preprocess", "inference", "postprocess", "write"}
+    assert all(seconds > 0 for seconds in ours["stages_s"].values())
+    assert ours["predict_s"] > 0
+    assert len(ours["cropped_shape"]) == 4  # cropped to the brain, 4 modalities
+    assert ours["cropped_shape"][:3] != [96, 96, 64]
+    if not _skipped(record, table):
+        (monai,) = record["results"][1:]
+        assert (monai["framework"], monai["folds"], monai["tta"]) == ("monai", 2, False)
+        assert monai["predict_s"] > 0
+        assert ours["speedup_vs_monai"] > 0
+    assert table.startswith("# Whole-case latency")
+
+
 @pytest.mark.slow
 def test_trainer_overhead(run_quick):
     record, table = run_quick("trainer_overhead.py")

@@ -128,6 +128,22 @@ def test_predictor_writes_the_labels_on_the_source_grid(tmp_path, case, canonica
     np.testing.assert_array_equal(np.asarray(written.dataobj), labels)
 
 
+@pytest.mark.backends
+@pytest.mark.parametrize("blending", ["numpy", "device"])
+def test_predictor_with_a_keras_model_blended_on_the_host_or_the_device(tmp_path, case, blending):
+    import keras
+
+    record, labels = case
+    inputs = keras.Input((None, None, None, 4))
+    model = keras.Model(inputs, keras.layers.Lambda(_region_logits)(inputs))
+    preprocess = Compose([LoadImaged("image"), CropForegroundd("image", margin=1)])
+    inferer = SlidingWindowInferer((16, 16, 16), batch_size=4, tta=True, blending=blending)
+    predictor = Predictor(model, inferer, preprocess, task="brats_regions")
+    (path,) = predictor.predict([record], tmp_path / "predictions", progress=False)
+    assert inferer.uses_device(model) == (blending == "device")
+    np.testing.assert_array_equal(np.asarray(nib.load(str(path)).dataobj), labels)
+
+
 def test_predictor_skips_written_cases_unless_told(tmp_path, case):
     record, _ = case
     calls = []

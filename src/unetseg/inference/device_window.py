@@ -14,10 +14,12 @@ The steps are ``keras.ops``, so every backend runs them. Each is compiled where 
 backend compiles (``jax.jit``; ``tf.function``; PyTorch runs eagerly): the network once
 per batch shape, with its weights passed in (not baked in, so a network that keeps
 training is predicted with its current weights); window extraction and accumulation
-once per image shape, small programs that compile in milliseconds. Two
-backend-specific paths, each measured to matter: JAX accumulates in place (the
-accumulator's buffer is donated) and PyTorch adds each window into the accumulator in
-place (``keras.ops.slice_update`` copies the whole volume on PyTorch).
+once per image shape (small programs). The accumulation is where the backends
+differ: JAX is given the accumulator's buffer to update in place (donated); PyTorch
+runs eagerly and adds each window in place by indexing, since
+``keras.ops.slice_update`` clones the whole volume there; TensorFlow outside XLA
+copies the volume at every update, which on a CPU makes this path slower than the
+NumPy one (docs: Performance).
 
 With test-time augmentation, a window's mirrored copies share a network call: each
 call gets ``batch_size`` windows-and-flips, whole windows with all their flips when
