@@ -45,7 +45,8 @@ stage() {
     ((limit > left)) && limit=$left
     echo "== $(date +%T) $* (limit ${limit} s)"
     timeout -k 10 "$limit" "$@"
-    echo "== $(date +%T) exit $?"
+    local status=$?
+    echo "== $(date +%T) exit ${status}$( ((status == 124)) && echo ' (time limit)')"
     tar -C benchmarks -czf "$copy_dir/results.tgz" results
 }
 
