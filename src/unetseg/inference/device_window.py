@@ -113,7 +113,7 @@ class DeviceWindows:
         self.flip_groups = [
             self.flips[i : i + per_call] for i in range(0, len(self.flips), per_call)
         ]
-        #: Windows per step: one network call per flip group.
+        #: How many windows each step takes (a step makes one network call per flip group).
         self.windows_per_step = max(1, inferer.batch_size // len(self.flips))
         self._importance = keras.ops.convert_to_tensor(inferer.importance[..., None])
         if self.backend == "torch":

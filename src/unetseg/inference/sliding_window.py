@@ -158,9 +158,9 @@ class SlidingWindowInferer:
         pad_value: The value the image is padded with where a window is larger.
         blending: Where windows are cut and blended. ``"numpy"``: on the host, each
             batch of windows sent to the model and its outputs brought back.
-            ``"device"``: on the backend's device (:class:`~unetseg.inference.
-            device_window.DeviceWindows`): the image is sent once and only the result
-            comes back; for a ``keras.Model`` or an
+            ``"device"``: on the backend's device
+            (:class:`~unetseg.inference.device_window.DeviceWindows`): the image is
+            sent once and only the result comes back; for a ``keras.Model`` or an
             :class:`~unetseg.inference.Ensemble` of them on JAX, TensorFlow or
             PyTorch. ``"auto"`` (default): ``"device"`` when the backend sees a GPU
             and the model can run there, else ``"numpy"``. Both give the same result
