@@ -24,7 +24,11 @@ _FIRST_HEADS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 def first_head(model: Any) -> Any:
     """``model`` itself, or for a functional model with several outputs (deep
-    supervision) a model with the first, made once per model and cached."""
+    supervision) a model with the first, made once per model and cached.
+
+    Args:
+        model: A ``keras.Model`` (or any callable, returned as it is).
+    """
     import keras
 
     outputs = getattr(model, "outputs", None)  # None for a subclassed model
@@ -39,7 +43,15 @@ def first_head(model: Any) -> Any:
 
 
 def first_output(result: Any) -> Any:
-    """A model's first output: of a dict its first value, of a list its first item."""
+    """A model's first output: of a dict its first value, of a list its first item.
+
+    Args:
+        result: What a model returned: a tensor, a list or tuple, or a dict of them.
+
+    Example:
+        >>> first_output([1, 2]), first_output({"head0": 3, "head1": 4}), first_output(5)
+        (1, 3, 5)
+    """
     if isinstance(result, dict):
         result = next(iter(result.values()))
     if isinstance(result, (list, tuple)):
@@ -48,8 +60,13 @@ def first_output(result: Any) -> Any:
 
 
 def activate(tensor: Any, activation: str | None) -> Any:
-    """``tensor`` (channels last, a backend tensor) through ``"sigmoid"``, ``"softmax"``
-    over the last axis, or ``None`` (unchanged), with ``keras.ops``."""
+    """``tensor`` through an activation, with ``keras.ops`` (on the tensor's device).
+
+    Args:
+        tensor: A channels-last backend tensor.
+        activation: ``"sigmoid"``, ``"softmax"`` (over the last axis) or ``None``
+            (``tensor`` returned unchanged).
+    """
     import keras
 
     if activation == "sigmoid":
