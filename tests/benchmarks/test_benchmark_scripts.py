@@ -132,6 +132,7 @@ def test_inference_latency(run_quick):
     assert table.startswith("# Inference latency")
 
 
+@pytest.mark.slow
 def test_case_latency(run_quick):
     # two folds averaged on the device (the Ensemble's device path), NIfTI to NIfTI
     record, table = run_quick(

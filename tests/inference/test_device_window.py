@@ -127,3 +127,57 @@ def test_device_blending_errors_name_the_problem():
     halving = keras.Model(inputs, keras.layers.MaxPooling2D()(inputs))
     with pytest.raises(DataError, match="window's spatial size"):
         SlidingWindowInferer((8, 8), blending="device")(halving, image)
+
+
+class TwoConvolutions(keras.Model):
+    """A subclassed model: its weights are made on its first call."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = keras.layers.Conv2D(4, 3, padding="same", activation="relu")
+        self.head = keras.layers.Conv2D(3, 1)
+
+    def call(self, inputs):
+        return self.head(self.hidden(inputs))
+
+
+def test_a_subclassed_model_never_called_before_is_built_outside_the_trace():
+    # Its weights made inside a compiled trace would leak the trace (JAX) and break
+    # every later use of the model.
+    model = TwoConvolutions()
+    image = np.random.default_rng(4).normal(size=(13, 11, 2)).astype(np.float32)
+    device = SlidingWindowInferer((8, 8), batch_size=2, blending="device")(model, image)
+    host = SlidingWindowInferer((8, 8), batch_size=2, blending="numpy")(model, image)
+    np.testing.assert_allclose(device, host, atol=1e-5)
+    assert len(model.get_weights()) == 4
+    model.set_weights([w * 2.0 for w in model.get_weights()])
+    assert keras.ops.convert_to_numpy(model(image[None, :8, :8])).shape == (1, 8, 8, 3)
+
+
+def test_an_infinite_output_does_not_turn_the_blend_into_nan():
+    # A step's filler windows (weight 0) must not add 0 × inf = NaN.
+    inputs = keras.Input((None, None, 1))
+    infinite = keras.layers.Lambda(lambda x: keras.ops.where(x > 0, np.inf, -1.0))(inputs)
+    model = keras.Model(inputs, infinite)
+    image = np.ones((12, 8, 1), np.float32)
+    host, device, *_ = _both(model, image, (8, 8), batch_size=3, output="logits")
+    assert not np.isnan(device).any()
+    np.testing.assert_array_equal(device, host)
+
+
+def test_the_compiled_network_is_kept_with_the_model_not_the_inferer():
+    import gc
+    import weakref
+
+    from unetseg.inference.device_window import compiled_network
+
+    model = _convolutions(2)
+    image = np.zeros((12, 12, 2), np.float32)
+    for _ in range(2):  # a new inferer (sliding_window_inference makes one per call)
+        SlidingWindowInferer((8, 8), blending="device")(model, image)
+    batch = keras.ops.zeros((2, 8, 8, 2))
+    assert compiled_network(model, batch) is compiled_network(model, batch)
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None  # the cache does not keep a model alive

@@ -12,9 +12,13 @@ back, once.
 
 The steps are ``keras.ops``, so every backend runs them. Each is compiled where the
 backend compiles (``jax.jit``; ``tf.function``; PyTorch runs eagerly): the network once
-per batch shape, with its weights passed in (not baked in, so a network that keeps
-training is predicted with its current weights); window extraction and accumulation
-once per image shape (small programs). The accumulation is where the backends
+per batch shape and model (cached with the model, so every inferer reuses it), reading
+its current weights at every call (JAX gets their values passed in, TensorFlow reads
+the variables), so a network that keeps training is predicted with its current
+weights; window extraction and accumulation once per window size and canvas shape:
+the image is placed on a canvas rounded up to a multiple of
+:data:`CANVAS_MULTIPLE` voxels per axis (the windows keep their places), so cases of
+nearby sizes share the compiled steps. The accumulation is where the backends
 differ: JAX is given the accumulator's buffer to update in place (donated); PyTorch
 runs eagerly and adds each window in place by indexing, since
 ``keras.ops.slice_update`` clones the whole volume there; TensorFlow outside XLA
@@ -22,8 +26,9 @@ copies the volume at every update, which on a CPU makes this path slower than th
 NumPy one (docs: Performance).
 
 With test-time augmentation, a window's mirrored copies share a network call: each
-call gets ``batch_size`` windows-and-flips, whole windows with all their flips when
-``batch_size`` allows, else a share of one window's flips.
+call gets ``batch_size // flips`` whole windows with all their flips (8 in 3D, 4 in
+2D) when ``batch_size`` is at least the number of flips, else ``batch_size`` of one
+window's flips.
 
 Both paths give the same result to 1e-5 (tested on every backend). Which one runs is
 the inferer's ``blending`` option; by default this one when the backend sees a GPU.
@@ -31,6 +36,9 @@ the inferer's ``blending`` option; by default this one when the backend sees a G
 
 from __future__ import annotations
 
+import functools
+import math
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -39,17 +47,26 @@ import numpy as np
 from unetseg.errors import ConfigError, DataError
 from unetseg.inference.heads import activate, device_network
 
-__all__ = ["DeviceWindows"]
+__all__ = ["CANVAS_MULTIPLE", "DeviceWindows"]
 
 _BACKENDS = ("jax", "tensorflow", "torch")
+
+#: The canvas the image is placed on is a multiple of this many voxels (images: of 8)
+#: along each axis, so that the compiled window steps serve cases of nearby sizes.
+CANVAS_MULTIPLE = 32
+
+#: Each model's compiled network, kept as long as the model lives (the compiled
+#: function holds no strong reference to the model).
+_NETWORKS: weakref.WeakKeyDictionary[Any, Callable[[Any], Any]] = weakref.WeakKeyDictionary()
 
 
 def _compile(function: Callable[..., Any], variables: Sequence[Any] = (), donate: int = -1):
     """``function`` compiled by the running backend.
 
     ``variables``: Keras variables ``function`` reads; on JAX their current values are
-    passed in at every call, so the compiled program follows later weight updates.
-    ``donate``: the index of an argument whose buffer JAX may reuse for the result.
+    passed in at every call (TensorFlow reads the variables themselves), so the
+    compiled program follows later weight updates. ``donate``: the index of an
+    argument whose buffer JAX may reuse for the result (without ``variables``).
     """
     import keras
 
@@ -72,6 +89,75 @@ def _compile(function: Callable[..., Any], variables: Sequence[Any] = (), donate
 
         return tf.function(function, reduce_retracing=True)
     return function
+
+
+def compiled_network(model: Any, batch: Any) -> Callable[[Any], Any]:
+    """``model``'s network compiled for the device, made once per model and cached.
+
+    ``batch``: a batch of windows; a model without weights yet (a subclassed model
+    never called) is called on it once, eagerly, to create them first, so that they are
+    not created inside a compiled trace.
+    """
+    network = _NETWORKS.get(model)
+    if network is None:
+        function, variables = device_network(model)
+        if not variables:  # build the model's weights outside any trace
+            function(batch)
+            function, variables = device_network(model)
+        network = _compile(function, variables)
+        _NETWORKS[model] = network
+    return network
+
+
+def _extract_windows(volume: Any, rows: Any, roi: tuple[int, ...], count: int) -> Any:
+    """The ``count`` windows of ``volume`` starting at the rows ``(image, *start)`` of
+    ``rows`` (the sizes are Python numbers: a relaxed TensorFlow trace has none)."""
+    import keras
+
+    ops = keras.ops
+    size = [1, *roi, ops.shape(volume)[-1]]
+    windows = [
+        ops.slice(volume, [rows[k, d] for d in range(len(roi) + 1)] + [0], size)
+        for k in range(count)
+    ]
+    return windows[0] if len(windows) == 1 else ops.concatenate(windows, axis=0)
+
+
+def _accumulate_windows(
+    accumulator: Any,
+    outputs: Any,
+    rows: Any,
+    valid: Any,
+    importance: Any,
+    roi: tuple[int, ...],
+    count: int,
+) -> Any:
+    """``accumulator`` with each valid window's ``outputs × importance`` added in place."""
+    import keras
+
+    ops = keras.ops
+    weight = ops.reshape(valid, (-1,) + (1,) * (len(roi) + 1))
+    # where, not a product: a filler window's infinite output times 0 would be NaN
+    weighted = ops.where(weight > 0, outputs * importance[None], 0.0)
+    size = [1, *roi, ops.shape(outputs)[-1]]
+    for k in range(count):
+        start = [rows[k, d] for d in range(len(roi) + 1)] + [0]
+        current = ops.slice(accumulator, start, size)
+        accumulator = ops.slice_update(accumulator, start, current + weighted[k : k + 1])
+    return accumulator
+
+
+@functools.cache
+def _window_steps(backend: str, roi: tuple[int, ...], count: int) -> tuple[Callable, Callable]:
+    """The compiled extraction and accumulation of ``count`` windows of ``roi`` at a
+    time (per backend: the cache follows a change of backend in tests)."""
+    extract = functools.partial(_extract_windows, roi=roi, count=count)
+    accumulate = functools.partial(_accumulate_windows, roi=roi, count=count)
+    return _compile(extract), _compile(accumulate, donate=0)
+
+
+def _canvas(size: int, multiple: int) -> int:
+    return max(1, math.ceil(size / multiple)) * multiple
 
 
 class DeviceWindows:
@@ -105,9 +191,9 @@ class DeviceWindows:
                 f"Device blending runs on the JAX, TensorFlow and PyTorch backends, not "
                 f"{self.backend!r}; use blending='numpy'."
             )
+        device_network(model)  # refuses a model that cannot run on the device
         self.inferer = inferer
-        network, variables = device_network(model)
-        self._network = _compile(network, variables)
+        self.model = model
         self.flips = inferer.flips
         per_call = min(len(self.flips), inferer.batch_size)
         self.flip_groups = [
@@ -120,8 +206,9 @@ class DeviceWindows:
             self._extract = self._extract_eager
             self._accumulate = self._accumulate_in_place
         else:
-            self._extract = _compile(self._extract_windows)
-            self._accumulate = _compile(self._accumulate_windows, donate=0)
+            self._extract, self._accumulate = _window_steps(
+                self.backend, inferer.roi_size, self.windows_per_step
+            )
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """Predict the channels-last batch of images ``(N, *spatial, C)``.
@@ -144,11 +231,17 @@ class DeviceWindows:
         inferer = self.inferer
         spatial = images.shape[1:-1]
         padded, padding, starts = inferer.window_plan(spatial)
+        count = len(images)
+        canvas = (count, *padded)
+        if self.backend != "torch":  # compiled steps: shapes rounded up, few of them
+            images_canvas = _canvas(count, 8) if count > 1 else 1
+            canvas = (images_canvas, *(_canvas(p, CANVAS_MULTIPLE) for p in padded))
+        widths = [(0, canvas[0] - count)]
+        widths += [(b, c - p + a) for (b, a), c, p in zip(padding, canvas[1:], padded, strict=True)]
         volume = ops.convert_to_tensor(images)
-        if padded != spatial:
-            widths = [(0, 0), *padding, (0, 0)]
-            volume = ops.pad(volume, widths, constant_values=inferer.pad_value)
-        jobs = [(index, *start) for index in range(len(images)) for start in starts]
+        if any(w != (0, 0) for w in widths):
+            volume = ops.pad(volume, [*widths, (0, 0)], constant_values=inferer.pad_value)
+        jobs = [(index, *start) for index in range(count) for start in starts]
         per_step = self.windows_per_step
         accumulator = None
         inferer.model_calls = 0
@@ -157,19 +250,17 @@ class DeviceWindows:
             rows, valid = self._rows(jobs[first : first + per_step])
             outputs = self._outputs(self._extract(volume, rows))
             if accumulator is None:
-                shape = (len(images), *padded, outputs.shape[-1])
-                accumulator = ops.zeros(shape, "float32")
+                accumulator = ops.zeros((*canvas, outputs.shape[-1]), "float32")
             accumulator = self._accumulate(accumulator, outputs, rows, valid, self._importance)
         assert accumulator is not None
-        weights = ops.zeros((1, *padded, 1), "float32")
+        weights = ops.zeros((1, *canvas[1:], 1), "float32")
         ones = ops.ones((per_step, *inferer.roi_size, 1), "float32")
         for first in range(0, len(starts), per_step):
             rows, valid = self._rows([(0, *s) for s in starts[first : first + per_step]])
             weights = self._accumulate(weights, ones, rows, valid, self._importance)
-        blended = accumulator / weights
-        if padded != spatial:
-            crop = [slice(b, b + s) for (b, _), s in zip(padding, spatial, strict=True)]
-            blended = blended[(slice(None), *crop, slice(None))]
+        crop = [slice(b, b + s) for (b, _), s in zip(padding, spatial, strict=True)]
+        blended = accumulator[(slice(0, count), *crop, slice(None))]
+        blended = blended / weights[(slice(None), *crop, slice(None))]
         if inferer.output == "probabilities":
             blended = activate(blended, inferer.activation)
         return np.asarray(ops.convert_to_numpy(blended), dtype=np.float32)
@@ -196,7 +287,7 @@ class DeviceWindows:
         for group in self.flip_groups:
             parts = [ops.flip(windows, axis=axes) if axes else windows for axes in group]
             batch = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=0)
-            outputs = self._network(batch)
+            outputs = compiled_network(self.model, batch)(batch)
             self.inferer.model_calls += 1
             if tuple(outputs.shape[:-1]) != tuple(batch.shape[:-1]):
                 raise DataError(
@@ -212,36 +303,6 @@ class DeviceWindows:
         if len(self.flips) > 1:
             total = total / len(self.flips)
         return total
-
-    # JAX and TensorFlow: start indices are tensors, the steps are compiled.
-
-    def _extract_windows(self, volume: Any, rows: Any) -> Any:
-        import keras
-
-        ops = keras.ops
-        roi = self.inferer.roi_size
-        size = [1, *roi, ops.shape(volume)[-1]]
-        windows = [
-            ops.slice(volume, [rows[k, d] for d in range(len(roi) + 1)] + [0], size)
-            for k in range(self.windows_per_step)
-        ]
-        return windows[0] if len(windows) == 1 else ops.concatenate(windows, axis=0)
-
-    def _accumulate_windows(
-        self, accumulator: Any, outputs: Any, rows: Any, valid: Any, importance: Any
-    ) -> Any:
-        import keras
-
-        ops = keras.ops
-        roi = self.inferer.roi_size
-        weight = ops.reshape(valid, (-1,) + (1,) * (len(roi) + 1))
-        weighted = outputs * importance[None] * weight
-        size = [1, *roi, ops.shape(outputs)[-1]]
-        for k in range(self.windows_per_step):
-            start = [rows[k, d] for d in range(len(roi) + 1)] + [0]
-            current = ops.slice(accumulator, start, size)
-            accumulator = ops.slice_update(accumulator, start, current + weighted[k : k + 1])
-        return accumulator
 
     # PyTorch runs eagerly: Python start indices, in-place addition.
 

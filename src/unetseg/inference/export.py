@@ -36,7 +36,7 @@ _KERAS_FORMAT = {"savedmodel": "tf_saved_model", "onnx": "onnx"}
 
 def _first_output(model: Any) -> Any:
     """The model with its first output only (a deep-supervision model's full-size head)."""
-    from unetseg.inference.sliding_window import first_head
+    from unetseg.inference.heads import first_head
 
     return first_head(model)
 

@@ -96,9 +96,11 @@ def device_network(model: Any) -> tuple[Callable[[Any], Any], list[Any]]:
 
     if isinstance(model, keras.Model):
         head = first_head(model)
+        # A weak reference: a compiled function cached per model must not keep it alive.
+        head_ref = weakref.ref(head)
 
         def network(batch: Any) -> Any:
-            return keras.ops.cast(first_output(head(batch, training=False)), "float32")
+            return keras.ops.cast(first_output(head_ref()(batch, training=False)), "float32")
 
         return network, list(head.variables)
     pair = getattr(model, "device_network", None)

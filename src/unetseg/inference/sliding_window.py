@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -217,8 +216,6 @@ class SlidingWindowInferer:
         self.sigma_scale = float(sigma_scale)
         self.pad_value = float(pad_value)
         self.blending = check_choice(blending, BLENDINGS, what="SlidingWindowInferer blending")
-        #: Each model's DeviceWindows, so that its compiled steps serve every image.
-        self._device_windows: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         if self.mode == "gaussian":
             self.importance = gaussian_importance_map(self.roi_size, self.sigma_scale)
         else:
@@ -317,11 +314,7 @@ class SlidingWindowInferer:
         if self.uses_device(model):
             from unetseg.inference.device_window import DeviceWindows
 
-            windows = self._device_windows.get(model)
-            if windows is None:
-                windows = DeviceWindows(self, model)
-                self._device_windows[model] = windows
-            return windows(images)
+            return DeviceWindows(self, model)(images)  # its compiled parts are cached
         predict = self.predict_function(model)
         spatial = images.shape[1:-1]
         padded_spatial, padding, starts = self.window_plan(spatial)
