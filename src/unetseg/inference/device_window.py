@@ -51,8 +51,9 @@ __all__ = ["CANVAS_MULTIPLE", "DeviceWindows"]
 
 _BACKENDS = ("jax", "tensorflow", "torch")
 
-#: The canvas the image is placed on is a multiple of this many voxels (images: of 8)
-#: along each axis, so that the compiled window steps serve cases of nearby sizes.
+#: The multiple the canvas size is rounded up to along each spatial axis (the number
+#: of images is rounded up to a multiple of 8), so that the compiled window steps
+#: serve cases of nearby sizes.
 CANVAS_MULTIPLE = 32
 
 #: Each model's compiled network, kept as long as the model lives (the compiled
