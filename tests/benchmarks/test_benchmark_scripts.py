@@ -145,6 +145,7 @@ def test_case_latency(run_quick):
         2,
         False,
     )
+    assert ours["labels_on_device"]  # cropped only: the labels are decoded on the device
     assert set(ours["stages_s"]) == {"preprocess", "inference", "postprocess", "write"}
     assert all(seconds > 0 for seconds in ours["stages_s"].values())
     assert ours["predict_s"] > 0

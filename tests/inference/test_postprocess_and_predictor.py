@@ -139,8 +139,12 @@ def test_predictor_with_a_keras_model_blended_on_the_host_or_the_device(tmp_path
     preprocess = Compose([LoadImaged("image"), CropForegroundd("image", margin=1)])
     inferer = SlidingWindowInferer((16, 16, 16), batch_size=4, tta=True, blending=blending)
     predictor = Predictor(model, inferer, preprocess, task="brats_regions")
+    decoded = []  # the label maps the inferer decoded (on the device, with device blending)
+    label_map = inferer.label_map
+    inferer.label_map = lambda *args, **kwargs: decoded.append(1) or label_map(*args, **kwargs)
     (path,) = predictor.predict([record], tmp_path / "predictions", progress=False)
     assert inferer.uses_device(model) == (blending == "device")
+    assert len(decoded) == (blending == "device")  # a crop only: decoded before restoring
     np.testing.assert_array_equal(np.asarray(nib.load(str(path)).dataobj), labels)
 
 

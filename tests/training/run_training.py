@@ -1,7 +1,7 @@
 """A training run in a process of its own, for the resume and multi-device tests.
 
     python run_training.py CACHE WORK [--kill-epoch E] [--distribute | --multi-worker]
-                           [--epochs N]
+                           [--epochs N] [--val-blending numpy|device]
 
 Prints the history as JSON on its last line. ``--kill-epoch E`` kills the process
 (SIGKILL) in the middle of epoch E (0-based), as a crash or a pre-empted job would.
@@ -45,6 +45,7 @@ def main():
     parser.add_argument("--distribute", action="store_true")
     parser.add_argument("--multi-worker", action="store_true")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--val-blending", default="auto")
     args = parser.parse_args()
     if args.distribute and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
@@ -74,6 +75,7 @@ def main():
         else "multi_worker"
         if args.multi_worker
         else None,
+        val_blending=args.val_blending,
         verbose=0,
         seed=5,
     )

@@ -63,11 +63,13 @@ def test_a_killed_run_resumes_to_the_uninterrupted_history(cache, uninterrupted,
 
 
 @pytest.mark.backends
-def test_two_devices_match_one(cache, uninterrupted, tmp_path):
+@pytest.mark.parametrize("blending", ["numpy", "device"])
+def test_two_devices_match_one(cache, uninterrupted, tmp_path, blending):
     # TensorFlow splits the CPU into two logical devices (in run_training.py); JAX is
-    # told to expose two host devices before it starts.
+    # told to expose two host devices before it starts. Validation blends its windows on
+    # the host or on the device (TensorFlow's replicated model is called directly).
     env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    result = run(cache, tmp_path / "run", "--distribute", env=env)
+    result = run(cache, tmp_path / "run", "--distribute", "--val-blending", blending, env=env)
     parallel = history(result)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["distribute"] == {"mode": "data_parallel", "devices": 2}

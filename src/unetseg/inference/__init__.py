@@ -17,6 +17,7 @@ from unetseg.inference.manifest import PredictionManifest, model_digest
 from unetseg.inference.postprocess import (
     BratsPostprocess,
     LabelMapPostprocess,
+    background_outside_input,
     brats_submission_name,
     is_brats_task,
     keep_largest_component,
@@ -38,7 +39,7 @@ _KERAS_MODULES = {
         "export_model",
         "exported_difference",
     ],
-    "unetseg.inference.predictor": ["Predictor", "background_outside_input", "load_model"],
+    "unetseg.inference.predictor": ["Predictor", "load_model"],
     "unetseg.inference.sliding_window": [
         "BLENDINGS",
         "SlidingWindowInferer",
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
         export_model,
         exported_difference,
     )
-    from unetseg.inference.predictor import Predictor, background_outside_input, load_model
+    from unetseg.inference.predictor import Predictor, load_model
     from unetseg.inference.sliding_window import (
         BLENDINGS,
         SlidingWindowInferer,

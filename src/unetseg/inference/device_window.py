@@ -7,8 +7,9 @@ BraTS case in milliseconds, while each call copies tens of MiB each way and NumP
 blends the volume. :class:`DeviceWindows` does the same work with the data on the
 backend's device: the (padded) image is sent once; window extraction, test-time
 flips, the network, the Gaussian weighting and the accumulation, the division by the
-summed weights, the crop and the final activation run there; only the result comes
-back, once.
+summed weights, the crop and the final activation run there, and with
+:meth:`DeviceWindows.labels` the thresholding or argmax into the task's label map too;
+only the result (probabilities, or the ``uint8`` labels) comes back, once.
 
 The steps are ``keras.ops``, so every backend runs them. Each is compiled where the
 backend compiles (``jax.jit``; ``tf.function``; PyTorch runs eagerly): the network once
@@ -45,7 +46,9 @@ from typing import Any
 import numpy as np
 
 from unetseg.errors import ConfigError, DataError
+from unetseg.inference.device_decode import decode_labels
 from unetseg.inference.heads import activate, device_network
+from unetseg.task import Task
 
 __all__ = ["CANVAS_MULTIPLE", "DeviceWindows"]
 
@@ -218,14 +221,54 @@ class DeviceWindows:
             ``(N, *spatial, K)`` float32 NumPy: probabilities or logits as the inferer's
             ``output`` and ``activation`` say.
         """
+        return self._run(images, None)
+
+    def labels(
+        self,
+        images: np.ndarray,
+        task: Task,
+        threshold: float = 0.5,
+        *,
+        background_where_empty: bool = False,
+    ) -> np.ndarray:
+        """The label maps of the batch of images ``(N, *spatial, C)``, decoded on the
+        device (:func:`~unetseg.inference.device_decode.decode_labels`): only they
+        come back.
+
+        Args:
+            images: The channels-last images.
+            task: What the output channels mean; the inferer's ``activation`` is
+                applied first whatever its ``output`` (it should be the task's, or
+                ``None`` for a model that outputs probabilities).
+            threshold: The region threshold.
+            background_where_empty: Label 0 wherever every input channel is 0.
+
+        Returns:
+            ``(N, *spatial)`` ``uint8`` NumPy.
+        """
+
+        def finish(probabilities: Any, inputs: Any) -> Any:
+            import keras
+
+            ops = keras.ops
+            empty = None
+            if background_where_empty:
+                empty = ops.logical_not(ops.any(ops.not_equal(inputs, 0), axis=-1))
+            return decode_labels(probabilities, task, threshold, empty=empty)
+
+        return self._run(images, finish)
+
+    def _run(self, images: np.ndarray, finish: Callable[[Any, Any], Any] | None) -> np.ndarray:
         if self.backend == "torch":
             import torch
 
             with torch.no_grad():
-                return self._predict(images)
-        return self._predict(images)
+                return self._predict(images, finish)
+        return self._predict(images, finish)
 
-    def _predict(self, images: np.ndarray) -> np.ndarray:
+    def _predict(self, images: np.ndarray, finish: Callable[[Any, Any], Any] | None) -> np.ndarray:
+        """Blend the images' windows on the device; bring back the probabilities (or
+        logits), or what ``finish(probabilities, images)`` makes of them there."""
         import keras
 
         ops = keras.ops
@@ -262,6 +305,10 @@ class DeviceWindows:
         crop = [slice(b, b + s) for (b, _), s in zip(padding, spatial, strict=True)]
         blended = accumulator[(slice(0, count), *crop, slice(None))]
         blended = blended / weights[(slice(None), *crop, slice(None))]
+        if finish is not None:
+            inputs = volume[(slice(0, count), *crop, slice(None))]
+            result = finish(activate(blended, inferer.activation), inputs)
+            return np.asarray(ops.convert_to_numpy(result))
         if inferer.output == "probabilities":
             blended = activate(blended, inferer.activation)
         return np.asarray(ops.convert_to_numpy(blended), dtype=np.float32)

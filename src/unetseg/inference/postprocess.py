@@ -37,6 +37,7 @@ from unetseg.transforms.metadata import invert
 __all__ = [
     "BratsPostprocess",
     "LabelMapPostprocess",
+    "background_outside_input",
     "brats_submission_name",
     "is_brats_task",
     "keep_largest_component",
@@ -49,6 +50,31 @@ __all__ = [
 
 ENHANCING_LABEL = 4
 NECROSIS_LABEL = 1
+#: Recorded operations whose inverse moves voxels without interpolating them.
+_EXACT_KINDS = ("crop", "flip", "rot90")
+
+
+def background_outside_input(probabilities: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """Set ``probabilities`` to 0 (background, for regions and classes alike) where every
+    channel of ``image`` is 0; in place, and returned.
+
+    Args:
+        probabilities: Channels-last probabilities ``(*spatial, K)``; modified in place.
+        image: The channels-last input image ``(*spatial, C)`` on the same grid.
+
+    Example:
+        >>> p = np.full((3, 1), 0.9, np.float32)
+        >>> background_outside_input(p, np.array([[1.0], [0.0], [2.0]]))[:, 0].tolist()
+        [0.8999999761581421, 0.0, 0.8999999761581421]
+    """
+    empty = ~np.any(np.asarray(image) != 0, axis=-1)
+    if empty.shape != probabilities.shape[:-1]:
+        raise DataError(
+            f"The image's spatial shape {empty.shape} differs from the prediction's "
+            f"{probabilities.shape[:-1]}."
+        )
+    probabilities[empty] = 0.0
+    return probabilities
 
 
 def probabilities_to_brats_labels(probabilities: Any, threshold: float = 0.5) -> np.ndarray:
@@ -364,6 +390,28 @@ class LabelMapPostprocess:
             # show the coarse voxels.
             probabilities = restore_geometry(np.asarray(probabilities), meta, order=1)
         return self.refine(self.labels(probabilities))
+
+    def decodes_first(self, meta: dict[str, Any]) -> bool:
+        """Whether decoding on the preprocessed grid, then :meth:`from_labels`, gives
+        what calling this with the probabilities gives: when no operation recorded in
+        ``meta`` interpolates (only crops, pads, flips and rotations, which move voxels
+        without mixing them, were recorded; a resampling or a slicing interpolates)
+        and :meth:`labels` is :meth:`Task.decode <unetseg.task.Task.decode>` (a
+        subclass may decode otherwise). The
+        :class:`~unetseg.inference.Predictor` then has the labels decoded where the
+        probabilities are (on the device, with device blending).
+        """
+        if type(self).labels is not LabelMapPostprocess.labels:
+            return False
+        applied = meta.get("applied", [])
+        return all(isinstance(op, dict) and op.get("kind") in _EXACT_KINDS for op in applied)
+
+    def from_labels(self, labels: Any, meta: dict[str, Any]) -> np.ndarray:
+        """A label map decoded on the preprocessed grid (see :meth:`decodes_first`),
+        on the source grid and refined."""
+        labels = np.asarray(labels)
+        restored = restore_geometry(labels[..., None], meta, order=0)[..., 0]
+        return self.refine(np.asarray(restored, dtype=np.uint8))
 
 
 class BratsPostprocess(LabelMapPostprocess):

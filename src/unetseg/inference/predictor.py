@@ -14,6 +14,7 @@ from unetseg.errors import ConfigError, DataError, in_case
 from unetseg.inference.manifest import MANIFEST_NAME, PredictionManifest, model_digest
 from unetseg.inference.postprocess import (
     LabelMapPostprocess,
+    background_outside_input,
     brats_submission_name,
     write_label_map,
 )
@@ -22,7 +23,7 @@ from unetseg.regions import convert_label_convention
 from unetseg.transforms.io import LoadImage, LoadImaged
 from unetseg.transforms.metadata import meta_key
 
-__all__ = ["Predictor", "background_outside_input", "load_model"]
+__all__ = ["Predictor", "load_model"]
 
 
 def load_model(path: str | os.PathLike[str]) -> Any:
@@ -69,29 +70,6 @@ def _load_model(model: Any) -> Any:
             f"model must be a keras.Model, a .keras or .onnx file or a function, got {model!r}."
         )
     return model
-
-
-def background_outside_input(probabilities: np.ndarray, image: np.ndarray) -> np.ndarray:
-    """Set ``probabilities`` to 0 (background, for regions and classes alike) where every
-    channel of ``image`` is 0; in place, and returned.
-
-    Args:
-        probabilities: Channels-last probabilities ``(*spatial, K)``; modified in place.
-        image: The channels-last input image ``(*spatial, C)`` on the same grid.
-
-    Example:
-        >>> p = np.full((3, 1), 0.9, np.float32)
-        >>> background_outside_input(p, np.array([[1.0], [0.0], [2.0]]))[:, 0].tolist()
-        [0.8999999761581421, 0.0, 0.8999999761581421]
-    """
-    empty = ~np.any(np.asarray(image) != 0, axis=-1)
-    if empty.shape != probabilities.shape[:-1]:
-        raise DataError(
-            f"The image's spatial shape {empty.shape} differs from the prediction's "
-            f"{probabilities.shape[:-1]}."
-        )
-    probabilities[empty] = 0.0
-    return probabilities
 
 
 def _check_activation(model: Any, inferer: SlidingWindowInferer) -> None:
@@ -189,6 +167,14 @@ class Predictor:
     def _probabilities(
         self, record: dict[str, Any], case_id: str
     ) -> tuple[np.ndarray, dict[str, Any]]:
+        prepared, image = self._prepare(record, case_id)
+        probabilities = self.inferer(self.model, image)
+        if self.outside_is_background:
+            background_outside_input(probabilities, image)
+        return probabilities, prepared
+
+    def _prepare(self, record: dict[str, Any], case_id: str) -> tuple[dict[str, Any], np.ndarray]:
+        """The preprocessed record and its image array."""
         prepared = self.preprocess(dict(record))
         if isinstance(prepared, list):
             raise DataError(
@@ -202,13 +188,17 @@ class Predictor:
                 f"The preprocessing of case {case_id!r} left no image array and metadata under "
                 f"{self.image_key!r} / {meta_key(self.image_key)!r}; does it load the image?"
             )
-        probabilities = self.inferer(self.model, image)
-        if self.outside_is_background:
-            background_outside_input(probabilities, image)
-        return probabilities, prepared
+        return prepared, image
 
     def predict_record(self, record: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
         """Segment one case.
+
+        With device blending, and a :class:`LabelMapPostprocess` for which decoding
+        before undoing the preprocessing changes nothing
+        (:meth:`~LabelMapPostprocess.decodes_first`: the preprocessing only cropped,
+        padded, flipped or rotated), the label map is decoded on the device and only it
+        comes back (:meth:`SlidingWindowInferer.label_map`); otherwise the
+        probabilities come back and are decoded on the source grid.
 
         Returns:
             The label map on the source grid and the image metadata.
@@ -216,20 +206,56 @@ class Predictor:
         Raises:
             DataError: If the preprocessing gives no image or no metadata.
         """
-        with in_case(record.get("id", "<no id>")):
-            return self._predict_record(record)
+        case_id = record.get("id", "<no id>")
+        with in_case(case_id):
+            return self._predict_record(record, case_id)
 
-    def _predict_record(self, record: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
-        probabilities, prepared = self.probabilities(record)
+    def _predict_record(
+        self, record: dict[str, Any], case_id: str
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        prepared, image = self._prepare(record, case_id)
         meta = prepared[meta_key(self.image_key)]
-        labels = self.postprocess(probabilities, meta)
-        if self.outside_is_background and meta.get("filenames"):
-            # Exact on the source grid too: a resampled grid's voxels straddle the edge.
-            source = LoadImage(image_only=True)(meta["filenames"])
-            labels = np.array(labels, copy=True)
-            if source.shape[:-1] == labels.shape:
-                labels[~np.any(source != 0, axis=-1)] = 0
-        return labels, meta
+        if self.decodes_on_device(meta):
+            post = self.postprocess
+            assert isinstance(post, LabelMapPostprocess)
+            labels = self.inferer.label_map(
+                self.model,
+                image,
+                post.task,
+                post.threshold,
+                background_where_empty=self.outside_is_background,
+            )
+            labels = post.from_labels(labels, meta)
+        else:
+            probabilities = self.inferer(self.model, image)
+            if self.outside_is_background:
+                background_outside_input(probabilities, image)
+            labels = self.postprocess(probabilities, meta)
+        return self.background_on_source(labels, meta), meta
+
+    def decodes_on_device(self, meta: dict[str, Any]) -> bool:
+        """Whether the case of ``meta`` (the preprocessed image's metadata) has its label
+        map decoded on the device (see :meth:`predict_record`)."""
+        post = self.postprocess
+        return (
+            isinstance(post, LabelMapPostprocess)
+            and self.inferer.output == "probabilities"
+            and post.decodes_first(meta)
+            and self.inferer.uses_device(self.model)
+        )
+
+    def background_on_source(self, labels: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
+        """``labels`` (on the source grid) with 0 wherever every channel of the source
+        image is 0, when ``outside_is_background``: exact on the source grid too, where
+        a resampled grid's voxels straddle the edge of the brain. Reads the source files
+        of ``meta`` again; ``labels`` is not modified."""
+        if not (self.outside_is_background and meta.get("filenames")):
+            return labels
+        source = LoadImage(image_only=True)(meta["filenames"])
+        labels = np.array(labels, copy=True)
+        if source.shape[:-1] == labels.shape:
+            labels[~np.any(source != 0, axis=-1)] = 0
+        return labels
 
     def predict(
         self,

@@ -28,6 +28,8 @@ import numpy as np
 
 from unetseg.errors import ConfigError, DataError, check_choice
 from unetseg.inference.heads import device_network, first_head, first_output
+from unetseg.inference.postprocess import background_outside_input
+from unetseg.task import Task, resolve_task
 
 __all__ = [
     "BLENDINGS",
@@ -270,12 +272,80 @@ class SlidingWindowInferer:
         Returns:
             ``(*spatial, K)`` or ``(N, *spatial, K)`` float32, like the input.
         """
+        images, single = self._as_batch(image)
+        result = self._predict_batch(model, images)
+        return result[0] if single else result
+
+    def label_map(
+        self,
+        model: Any,
+        image: Any,
+        task: Task | str,
+        threshold: float = 0.5,
+        *,
+        background_where_empty: bool = False,
+    ) -> np.ndarray:
+        """The task's ``uint8`` label map of ``image``, predicted window by window.
+
+        The blended outputs go through the inferer's ``activation`` (whatever its
+        ``output``) and are decoded as :meth:`~unetseg.task.Task.decode` does: regions
+        thresholded and painted, classes by their most probable channel. With device
+        blending (:meth:`uses_device`) that happens on the device and only the label
+        map comes back (:meth:`~unetseg.inference.device_window.DeviceWindows.labels`);
+        the two paths give the same labels wherever the probabilities are not within
+        1e-5 of ``threshold`` (or of a tie).
+
+        Args:
+            model: As for :meth:`__call__`.
+            image: The channels-last image ``(*spatial, C)`` or images ``(N, *spatial, C)``.
+            task: What the outputs mean (a :class:`~unetseg.task.Task` or its name);
+                the inferer's ``activation`` should be its activation (``None`` for a
+                model that outputs probabilities).
+            threshold: A voxel is in a region where its probability exceeds this.
+            background_where_empty: Label 0 wherever every input channel is 0, as
+                :func:`~unetseg.inference.background_outside_input` does to
+                probabilities.
+
+        Returns:
+            ``(*spatial)`` or ``(N, *spatial)`` ``uint8``, like the input.
+
+        Raises:
+            ConfigError: If ``threshold`` is outside [0, 1] or ``task`` is unknown.
+            DataError: If the model's outputs are not ``task.out_channels`` long.
+
+        Example:
+            >>> inferer = SlidingWindowInferer((4, 4), activation=None)
+            >>> image = np.zeros((6, 6, 3), "float32"); image[2:4, 2:4] = 0.9
+            >>> inferer.label_map(lambda batch: batch, image, "brats_regions")[1:5, 2]
+            array([0, 4, 4, 0], dtype=uint8)
+        """
+        task = resolve_task(task)
+        if not 0.0 <= threshold <= 1.0:
+            raise ConfigError(f"threshold must be in [0, 1], got {threshold}.")
+        images, single = self._as_batch(image)
+        if self.uses_device(model):
+            from unetseg.inference.device_window import DeviceWindows
+
+            labels = DeviceWindows(self, model).labels(
+                images, task, threshold, background_where_empty=background_where_empty
+            )
+        else:
+            probabilities = self._predict_batch(model, images)
+            if self.output == "logits":
+                probabilities = apply_activation(probabilities, self.activation)
+            if background_where_empty:
+                background_outside_input(probabilities, images)
+            labels = task.decode(probabilities, threshold)
+        return labels[0] if single else labels
+
+    def _as_batch(self, image: Any) -> tuple[np.ndarray, bool]:
+        """``image`` as a float32 batch ``(N, *spatial, C)``, and whether it was one image."""
         image = np.asarray(image, dtype=np.float32)
         dims = len(self.roi_size)
         if image.ndim == dims + 1:
-            return self._predict_batch(model, image[None])[0]
+            return image[None], True
         if image.ndim == dims + 2:
-            return self._predict_batch(model, image)
+            return image, False
         raise DataError(
             f"A {dims}D window of size {self.roi_size} needs an image of shape "
             f"(*spatial, C) or (N, *spatial, C) with {dims} spatial axes, got shape "

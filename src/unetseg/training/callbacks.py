@@ -169,7 +169,8 @@ class SlidingWindowValidation(keras.callbacks.Callback):
         call_directly: Call the model as a function instead of ``predict_on_batch``.
             Under ``tf.distribute.MirroredStrategy`` Keras's ``predict_on_batch`` runs
             the whole batch on every replica and returns each replica's copy (Keras
-            3.15), so the Trainer sets this there.
+            3.15), so the Trainer sets this there. Device blending calls the model
+            directly anyway.
 
     Per case, Dice of each channel (1 when prediction and truth are both empty, as
     BraTS scores it); the logged value is the mean over cases.
@@ -198,7 +199,11 @@ class SlidingWindowValidation(keras.callbacks.Callback):
     def evaluate(self, model: Any) -> dict[str, float]:
         """Mean Dice per channel (``val_dice_<name>``) and overall (``val_dice``)."""
         scores: dict[str, list[float]] = {name: [] for name in self.channel_names}
-        predictor = (lambda batch: model(batch, training=False)) if self.call_directly else model
+        predictor = model
+        uses_device = getattr(self.inferer, "uses_device", None)
+        if self.call_directly and not (uses_device and uses_device(model)):
+            # (device blending calls the model itself, not predict_on_batch)
+            predictor = lambda batch: model(batch, training=False)  # noqa: E731
         for case in self.cases:
             image, target = validation_arrays(case, self.task)
             # As the Predictor does: nothing is predicted where the input is empty.
