@@ -362,3 +362,34 @@ def test_a_brats_2023_case_is_written_and_scored_in_its_own_labels(tmp_path, cas
     nib.save(nib.Nifti1Image(expected.astype(np.uint8), AFFINE), str(truth))
     evaluation = evaluate_predictions(tmp_path / "out", [{**record, "label": str(truth)}])
     assert [evaluation.mean(region) for region in ("WT", "TC", "ET")] == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("outside_is_background", [True, False])
+def test_predictor_predicts_background_where_the_input_is_empty(
+    tmp_path, case, outside_is_background, monkeypatch
+):
+    import unetseg.inference.predictor as predictor_module
+
+    record, labels = case
+    brain = np.asarray(nib.load(record["image"][3]).dataobj) > 0
+    reads = []  # the source files' empty voxels, read ahead while the case is predicted
+    read = predictor_module._empty_voxels
+    monkeypatch.setattr(
+        predictor_module, "_empty_voxels", lambda paths: reads.append(paths) or read(paths)
+    )
+    predictor = Predictor(
+        lambda batch: np.full((*batch.shape[:-1], 3), 6.0, np.float32),  # tumour everywhere
+        SlidingWindowInferer((16, 16, 16), batch_size=8),
+        Compose([LoadImaged("image"), SpatialPadd("image", (40, 40, 30))]),
+        task="brats_regions",
+        outside_is_background=outside_is_background,
+    )
+    predicted, _ = predictor.predict_record(record)
+    assert predicted.shape == labels.shape
+    np.testing.assert_array_equal(predicted[brain], 4)
+    np.testing.assert_array_equal(predicted[~brain], 0 if outside_is_background else 4)
+    assert len(reads) == (1 if outside_is_background else 0)
+    # given the empty voxels, background_on_source reads nothing
+    meta = {"filenames": [str(tmp_path / "missing.nii.gz")]}
+    given = predictor.background_on_source(np.full(3, 4, np.uint8), meta, empty=np.eye(3)[0] > 0)
+    assert given.tolist() == ([0, 4, 4] if outside_is_background else [4, 4, 4])

@@ -31,6 +31,7 @@ from scipy import ndimage
 from unetseg.errors import ConfigError, DataError
 from unetseg.regions import BRATS_LABELS, regions_to_labels
 from unetseg.task import BRATS_REGIONS, Task, resolve_task
+from unetseg.transforms.geometry import any_channel
 from unetseg.transforms.io import LoadImage, SaveImage
 from unetseg.transforms.metadata import invert
 
@@ -67,7 +68,7 @@ def background_outside_input(probabilities: np.ndarray, image: np.ndarray) -> np
         >>> background_outside_input(p, np.array([[1.0], [0.0], [2.0]]))[:, 0].tolist()
         [0.8999999761581421, 0.0, 0.8999999761581421]
     """
-    empty = ~np.any(np.asarray(image) != 0, axis=-1)
+    empty = ~any_channel(np.asarray(image), lambda values: values != 0)
     if empty.shape != probabilities.shape[:-1]:
         raise DataError(
             f"The image's spatial shape {empty.shape} differs from the prediction's "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from unetseg.inference.postprocess import (
 )
 from unetseg.inference.sliding_window import SlidingWindowInferer
 from unetseg.regions import convert_label_convention
+from unetseg.transforms.geometry import any_channel
 from unetseg.transforms.io import LoadImage, LoadImaged
 from unetseg.transforms.metadata import meta_key
 
@@ -60,6 +62,22 @@ def load_model(path: str | os.PathLike[str]) -> Any:
         raise DataError(
             f"Cannot load {path} as a Keras model: {type(error).__name__}: {error}"
         ) from error
+
+
+def _paths(value: Any) -> list[Path] | None:
+    """The file paths of a record's image entry, or ``None`` if it holds no paths."""
+    items = [value] if isinstance(value, (str, os.PathLike)) else value
+    if not isinstance(items, (list, tuple)) or not items:
+        return None
+    if not all(isinstance(item, (str, os.PathLike)) for item in items):
+        return None
+    return [Path(item) for item in items]
+
+
+def _empty_voxels(paths: Any) -> np.ndarray:
+    """Where every channel of the image in ``paths`` is 0, on its own grid."""
+    source = LoadImage(image_only=True)(paths)
+    return ~any_channel(source, lambda values: values != 0)
 
 
 def _load_model(model: Any) -> Any:
@@ -213,8 +231,22 @@ class Predictor:
     def _predict_record(
         self, record: dict[str, Any], case_id: str
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        prepared, image = self._prepare(record, case_id)
-        meta = prepared[meta_key(self.image_key)]
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # The source files' empty voxels are read in a thread while the case is
+            # preprocessed and predicted (the host waits on the device then), for
+            # background_on_source; the main thread does not wait for them until the end.
+            paths = _paths(record.get(self.image_key)) if self.outside_is_background else None
+            ahead = pool.submit(_empty_voxels, paths) if paths else None
+            prepared, image = self._prepare(record, case_id)
+            meta = prepared[meta_key(self.image_key)]
+            labels = self._label_map(image, meta)
+            empty = None
+            if ahead is not None and meta.get("filenames") == [str(p) for p in paths or ()]:
+                empty = ahead.result()
+            return self.background_on_source(labels, meta, empty=empty), meta
+
+    def _label_map(self, image: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
+        """The preprocessed ``image`` predicted and post-processed onto the source grid."""
         if self.decodes_on_device(meta):
             post = self.postprocess
             assert isinstance(post, LabelMapPostprocess)
@@ -225,13 +257,11 @@ class Predictor:
                 post.threshold,
                 background_where_empty=self.outside_is_background,
             )
-            labels = post.from_labels(labels, meta)
-        else:
-            probabilities = self.inferer(self.model, image)
-            if self.outside_is_background:
-                background_outside_input(probabilities, image)
-            labels = self.postprocess(probabilities, meta)
-        return self.background_on_source(labels, meta), meta
+            return post.from_labels(labels, meta)
+        probabilities = self.inferer(self.model, image)
+        if self.outside_is_background:
+            background_outside_input(probabilities, image)
+        return self.postprocess(probabilities, meta)
 
     def decodes_on_device(self, meta: dict[str, Any]) -> bool:
         """Whether the case of ``meta`` (the preprocessed image's metadata) has its label
@@ -244,17 +274,25 @@ class Predictor:
             and self.inferer.uses_device(self.model)
         )
 
-    def background_on_source(self, labels: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
+    def background_on_source(
+        self, labels: np.ndarray, meta: dict[str, Any], *, empty: np.ndarray | None = None
+    ) -> np.ndarray:
         """``labels`` (on the source grid) with 0 wherever every channel of the source
         image is 0, when ``outside_is_background``: exact on the source grid too, where
-        a resampled grid's voxels straddle the edge of the brain. Reads the source files
-        of ``meta`` again; ``labels`` is not modified."""
+        a resampled grid's voxels straddle the edge of the brain.
+
+        Args:
+            labels: The label map on the source grid; not modified.
+            meta: The image metadata, whose ``"filenames"`` are read again.
+            empty: The source's empty voxels when already known (then nothing is read).
+        """
         if not (self.outside_is_background and meta.get("filenames")):
             return labels
-        source = LoadImage(image_only=True)(meta["filenames"])
+        if empty is None:
+            empty = _empty_voxels(meta["filenames"])
         labels = np.array(labels, copy=True)
-        if source.shape[:-1] == labels.shape:
-            labels[~np.any(source != 0, axis=-1)] = 0
+        if empty.shape == labels.shape:
+            labels[empty] = 0
         return labels
 
     def predict(
