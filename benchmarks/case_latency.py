@@ -24,6 +24,7 @@ with ``Invertd``; the regions thresholded and nested into labels with PyTorch; a
 ``SaveImage``.
 
     KERAS_BACKEND=jax python benchmarks/case_latency.py --compare monai --tta both
+    python benchmarks/case_latency.py --features 4 32 --blending both
     python benchmarks/case_latency.py --quick
 
 Results go to ``benchmarks/results/``.
@@ -227,7 +228,10 @@ def main(argv: list[str] | None = None) -> int:
         "--tta", choices=("off", "on", "both"), default="off", help="flip TTA (default off)"
     )
     parser.add_argument(
-        "--blending", choices=("auto", "numpy", "device"), default="auto", help="(default auto)"
+        "--blending",
+        choices=("auto", "numpy", "device", "both"),
+        default="auto",
+        help="where windows are blended; both: numpy and device (default auto)",
     )
     parser.add_argument(
         "--features", type=int, nargs=2, metavar=("BASE", "MAX"), help="smaller networks"
@@ -255,12 +259,14 @@ def main(argv: list[str] | None = None) -> int:
     ]
     models = [config.build() for config in configs]
     runs = {"off": [False], "on": [True], "both": [False, True]}[args.tta]
+    blendings = ["numpy", "device"] if args.blending == "both" else [args.blending]
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         write_synthetic_brats(work / "cases", 1, shape=shape, progress=False)
         record = find_cases(work / "cases", require_labels=False)[0]
         results = [
-            measure(models, record, args.roi, tta, args.blending, work, args.repeats)
+            measure(models, record, args.roi, tta, blending, work, args.repeats)
+            for blending in blendings
             for tta in runs
         ]
         skipped = skip_reason(args.compare)

@@ -1,4 +1,4 @@
-"""Probabilities → a label map on the backend's device, as :meth:`Task.decode` on the host.
+"""Probabilities → a label map on the backend's device, as ``Task.decode`` on the host.
 
 Device blending (:mod:`unetseg.inference.device_window`) keeps a case's probabilities
 on the device; :func:`decode_labels` thresholds (regions) or takes the most probable

@@ -296,7 +296,7 @@ class SlidingWindowInferer:
         1e-5 of ``threshold`` (or of a tie).
 
         Args:
-            model: As for :meth:`__call__`.
+            model: As for calling the inferer.
             image: The channels-last image ``(*spatial, C)`` or images ``(N, *spatial, C)``.
             task: What the outputs mean (a :class:`~unetseg.task.Task` or its name);
                 the inferer's ``activation`` should be its activation (``None`` for a
