@@ -393,3 +393,51 @@ def test_predictor_predicts_background_where_the_input_is_empty(
     meta = {"filenames": [str(tmp_path / "missing.nii.gz")]}
     given = predictor.background_on_source(np.full(3, 4, np.uint8), meta, empty=np.eye(3)[0] > 0)
     assert given.tolist() == ([0, 4, 4] if outside_is_background else [4, 4, 4])
+
+
+def test_predictor_prepares_the_next_case_while_one_is_predicted(tmp_path, case):
+    import threading
+    import time
+
+    record, labels = case
+    records = [{**record, "id": f"BraTS20_Validation_00{i}"} for i in (1, 2, 3, 4)]
+    records[2]["image"] = [str(tmp_path / "missing_flair.nii.gz"), *record["image"][1:]]
+    running, most, lock = [0], [0], threading.Lock()
+    load = Compose([LoadImaged("image"), CropForegroundd("image", margin=1)])
+    events = []  # (what, case id or None, time)
+
+    def preprocess(item):  # counts how many run at once
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            events.append(("preprocess", item["id"], time.perf_counter()))
+        time.sleep(0.05)
+        try:
+            return load(item)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    def model(batch):  # a slow model: the next case is preprocessed meanwhile
+        time.sleep(0.1)
+        events.append(("model", None, time.perf_counter()))
+        return _region_logits(batch)
+
+    predictor = Predictor(
+        model, SlidingWindowInferer((16, 16, 16), batch_size=64), preprocess, task="brats_regions"
+    )
+    output = tmp_path / "out"
+    with pytest.raises(DataError, match=r"Case 'BraTS20_Validation_003'.*missing_flair"):
+        predictor.predict(records, output, progress=False)
+    assert most[0] == 1  # one case preprocessed at a time
+    second = next(t for what, name, t in events if name == "BraTS20_Validation_002")
+    first_model = next(t for what, _, t in events if what == "model")
+    assert second < first_model  # case 2 was being preprocessed while case 1 was predicted
+    written = sorted(p.name for p in output.glob("*.nii.gz"))
+    assert written == ["BraTS20_Validation_001.nii.gz", "BraTS20_Validation_002.nii.gz"]
+    for name in written:  # the cases before the broken one are written and recorded
+        np.testing.assert_array_equal(np.asarray(nib.load(str(output / name)).dataobj), labels)
+    del records[2]
+    paths = predictor.predict(records, output, progress=False)  # resumes: 004 only
+    assert [p.name for p in paths][-1] == "BraTS20_Validation_004.nii.gz"
+    np.testing.assert_array_equal(np.asarray(nib.load(str(paths[-1])).dataobj), labels)

@@ -297,14 +297,11 @@ class DeviceWindows:
                 accumulator = ops.zeros((*canvas, outputs.shape[-1]), "float32")
             accumulator = self._accumulate(accumulator, outputs, rows, valid, self._importance)
         assert accumulator is not None
-        weights = ops.zeros((1, *canvas[1:], 1), "float32")
-        ones = ops.ones((per_step, *inferer.roi_size, 1), "float32")
-        for first in range(0, len(starts), per_step):
-            rows, valid = self._rows([(0, *s) for s in starts[first : first + per_step]])
-            weights = self._accumulate(weights, ones, rows, valid, self._importance)
         crop = [slice(b, b + s) for (b, _), s in zip(padding, spatial, strict=True)]
+        # the summed weights, as the NumPy path sums them: on the host, sent once
+        weights = inferer.weight_sum(padded, starts)[tuple(crop)]
         blended = accumulator[(slice(0, count), *crop, slice(None))]
-        blended = blended / weights[(slice(None), *crop, slice(None))]
+        blended = blended / ops.convert_to_tensor(weights[None, ..., None])
         if finish is not None:
             inputs = volume[(slice(0, count), *crop, slice(None))]
             result = finish(activate(blended, inferer.activation), inputs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -224,26 +224,45 @@ class Predictor:
         Raises:
             DataError: If the preprocessing gives no image or no metadata.
         """
-        case_id = record.get("id", "<no id>")
-        with in_case(case_id):
-            return self._predict_record(record, case_id)
+        (label_map,) = self._segment([record])
+        return label_map
 
-    def _predict_record(
-        self, record: dict[str, Any], case_id: str
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            # The source files' empty voxels are read in a thread while the case is
-            # preprocessed and predicted (the host waits on the device then), for
-            # background_on_source; the main thread does not wait for them until the end.
-            paths = _paths(record.get(self.image_key)) if self.outside_is_background else None
-            ahead = pool.submit(_empty_voxels, paths) if paths else None
-            prepared, image = self._prepare(record, case_id)
-            meta = prepared[meta_key(self.image_key)]
-            labels = self._label_map(image, meta)
-            empty = None
-            if ahead is not None and meta.get("filenames") == [str(p) for p in paths or ()]:
-                empty = ahead.result()
-            return self.background_on_source(labels, meta, empty=empty), meta
+    def _segment(self, records: list[dict[str, Any]]) -> Iterator[tuple[np.ndarray, dict]]:
+        """Each record's label map on the source grid and its image metadata, in order.
+
+        Two threads work ahead of the model: while a case is predicted, the next one is
+        preprocessed and its source files' empty voxels are read (for
+        :meth:`background_on_source`); on a GPU the host would otherwise wait. One case
+        is preprocessed at a time, so the preprocessing need not be thread-safe; an
+        error is raised, naming its case, when that case's turn comes.
+        """
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            ahead = self._read_ahead(pool, records[0]) if records else None
+            for index, record in enumerate(records):
+                case_id = record.get("id", "<no id>")
+                with in_case(case_id):
+                    assert ahead is not None
+                    preparing, emptying, paths = ahead
+                    prepared, image = preparing.result()
+                    ahead = (
+                        self._read_ahead(pool, records[index + 1])
+                        if index + 1 < len(records)
+                        else None
+                    )
+                    meta = prepared[meta_key(self.image_key)]
+                    labels = self._label_map(image, meta)
+                    empty = None
+                    if emptying is not None and meta.get("filenames") == [str(p) for p in paths]:
+                        empty = emptying.result()
+                    labels = self.background_on_source(labels, meta, empty=empty)
+                yield labels, meta
+
+    def _read_ahead(self, pool: ThreadPoolExecutor, record: dict[str, Any]) -> tuple[Any, ...]:
+        """Start preprocessing ``record`` and reading its source's empty voxels in ``pool``."""
+        preparing = pool.submit(self._prepare, record, record.get("id", "<no id>"))
+        paths = _paths(record.get(self.image_key)) if self.outside_is_background else None
+        emptying = pool.submit(_empty_voxels, paths) if paths else None
+        return preparing, emptying, paths or []
 
     def _label_map(self, image: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
         """The preprocessed ``image`` predicted and post-processed onto the source grid."""
@@ -366,8 +385,8 @@ class Predictor:
             from rich.progress import track
 
             iterator = track(todo, description=f"Predicting {len(todo)} cases into {output_dir}")
-        for record, path in iterator:
-            labels, meta = self.predict_record(record)
+        cases = self._segment([record for record, _ in todo])
+        for (record, path), (labels, meta) in zip(iterator, cases, strict=True):
             # In the dataset's own labels (BraTS 2023: enhancing tumour 3).
             labels = convert_label_convention(
                 labels, record.get("label_convention"), to_dataset=True

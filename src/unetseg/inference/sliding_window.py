@@ -368,6 +368,15 @@ class SlidingWindowInferer:
         ]
         return padded, padding, list(itertools.product(*grids))
 
+    def weight_sum(self, padded: Sequence[int], starts: Sequence[Sequence[int]]) -> np.ndarray:
+        """The summed importance of the windows at ``starts`` at each voxel of the padded
+        image of spatial size ``padded`` (what the blend is divided by), float32."""
+        total = np.zeros(tuple(padded), dtype=np.float32)
+        for start in starts:
+            box = tuple(slice(a, a + r) for a, r in zip(start, self.roi_size, strict=True))
+            total[box] += self.importance
+        return total
+
     def uses_device(self, model: Any) -> bool:
         """Whether ``model`` is predicted with device blending (the ``blending`` option)."""
         if self.blending != "auto":
@@ -394,9 +403,7 @@ class SlidingWindowInferer:
             tuple(slice(a, a + r) for a, r in zip(start, self.roi_size, strict=True))
             for start in starts
         ]
-        weight_sum = np.zeros(padded_spatial, dtype=np.float32)
-        for box in boxes:
-            weight_sum[box] += self.importance
+        weight_sum = self.weight_sum(padded_spatial, starts)
         flips = self.flips
         self.model_calls = 0
         self.windows = len(images) * len(boxes)
