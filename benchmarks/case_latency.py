@@ -14,7 +14,8 @@ come back. The
 networks are ``nnunet_3d`` with random weights (``--features`` makes them smaller).
 The case is predicted once to compile, then each stage is timed over ``--repeats``
 runs (the fastest kept), and the whole ``Predictor.predict`` (the real path, manifest
-included) as often.
+included) as often; with ``--cases N`` it predicts N generated cases in one call (the
+next case is preprocessed while one is predicted) and reports the time per case.
 
 ``--compare monai`` does the same with MONAI in the same run: ``LoadImaged``,
 ``EnsureChannelFirstd``, ``NormalizeIntensityd(nonzero, channel_wise)`` and
@@ -101,10 +102,17 @@ def _stages(predictor: Predictor, record: dict, out: Path) -> tuple[dict, np.nda
 
 
 def measure(
-    models, record: dict, roi: int, tta: bool, blending: str, out: Path, repeats: int = 1
+    models,
+    records: list[dict],
+    roi: int,
+    tta: bool,
+    blending: str,
+    out: Path,
+    repeats: int = 1,
 ) -> dict:
     """The stages of one case through unetseg's Predictor, after a first (compiling)
-    run: the fastest of ``repeats`` runs per stage, and of the whole ``predict``."""
+    run: the fastest of ``repeats`` runs per stage (on the first case), and of the whole
+    ``predict`` of every case, per case."""
     model = models[0] if len(models) == 1 else Ensemble(models, "sigmoid")
     activation = "sigmoid" if len(models) == 1 else None  # an Ensemble averages probabilities
     inferer = SlidingWindowInferer(
@@ -116,11 +124,13 @@ def measure(
         preprocessing(with_label=False),
         BratsPostprocess(min_enhancing_voxels=200),
     )
+    record = records[0]
     _, first_s = _timed(predictor.predict_record, record)  # compiles for this shape
     runs = [_stages(predictor, record, out) for _ in range(repeats)]
     _, labels, shape, on_device = runs[-1]
-    totals = [
-        _timed(predictor.predict, [record], out / "predict", overwrite=True, progress=False)[1]
+    totals = [  # per case, over all the cases (the next one is prepared meanwhile)
+        _timed(predictor.predict, records, out / "predict", overwrite=True, progress=False)[1]
+        / len(records)
         for _ in range(repeats)
     ]
     return {
@@ -241,6 +251,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeats", type=int, default=3, help="timed runs after the first; fastest kept (3)"
     )
+    parser.add_argument(
+        "--cases",
+        type=int,
+        default=1,
+        help="cases in the whole-case run, its time per case (default 1)",
+    )
     parser.add_argument("--quick", action="store_true", help="a tiny configuration for CI")
     parser.add_argument("--output", type=Path, default=RESULTS, help="results folder")
     args = parser.parse_args(argv)
@@ -262,10 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     blendings = ["numpy", "device"] if args.blending == "both" else [args.blending]
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        write_synthetic_brats(work / "cases", 1, shape=shape, progress=False)
-        record = find_cases(work / "cases", require_labels=False)[0]
+        write_synthetic_brats(work / "cases", args.cases, shape=shape, progress=False)
+        records = find_cases(work / "cases", require_labels=False)
+        record = records[0]
         results = [
-            measure(models, record, args.roi, tta, blending, work, args.repeats)
+            measure(models, records, args.roi, tta, blending, work, args.repeats)
             for blending in blendings
             for tta in runs
         ]
@@ -313,7 +330,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.roi}³ windows; Keras {info['packages']['keras']}; unetseg {info['unetseg']}, "
         f"MONAI {info['packages']['monai']}. Whole case: unetseg's `Predictor.predict` "
         "(NIfTI in, NIfTI and manifest out); MONAI's, the sum of its stages. The fastest "
-        f"of {args.repeats} runs after a first (compiling) one.\n\n" + markdown_table(headers, rows)
+        f"of {args.repeats} runs after a first (compiling) one; the whole case is "
+        f"`Predictor.predict` of {args.cases} case(s), per case.\n\n"
+        + markdown_table(headers, rows)
     )
     if skipped:
         table += f"\n{skipped}\n"
@@ -325,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         "features": args.features,
         "precision": args.precision,
         "repeats": args.repeats,
+        "cases": args.cases,
         "results": results,
     }
     save(args.output, name, record_out, table)
