@@ -86,14 +86,20 @@ def _stages(predictor: Predictor, record: dict, out: Path) -> tuple[dict, np.nda
     on_device = predictor.decodes_on_device(meta)
     if on_device:  # the label map decoded on the device, only it brought back
         labels, seconds["inference"] = _timed(
-            inferer.label_map, predictor.model, image, post.task, background_where_empty=True
+            inferer.label_map,
+            predictor.model,
+            image,
+            post.task,
+            post.threshold,
+            background_where_empty=predictor.outside_is_background,
         )
         start = time.perf_counter()
         labels = post.from_labels(labels, meta)
     else:
         probabilities, seconds["inference"] = _timed(inferer, predictor.model, image)
         start = time.perf_counter()
-        background_outside_input(probabilities, image)
+        if predictor.outside_is_background:
+            background_outside_input(probabilities, image)
         labels = post(probabilities, meta)
     labels = predictor.background_on_source(labels, meta)  # reads the source files again
     seconds["postprocess"] = time.perf_counter() - start
@@ -260,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a tiny configuration for CI")
     parser.add_argument("--output", type=Path, default=RESULTS, help="results folder")
     args = parser.parse_args(argv)
+    if args.repeats < 1 or args.cases < 1 or args.folds < 1:
+        parser.error("--repeats, --cases and --folds must be at least 1")
     shape = (240, 240, 155)
     overrides: dict = {}
     if args.features:

@@ -96,6 +96,106 @@ def test_decoding_first_is_offered_only_where_no_operation_interpolates():
         def labels(self, probabilities):
             return super().labels(probabilities * 2)
 
+    class Called(LabelMapPostprocess):
+        def __call__(self, probabilities, meta=None):
+            return super().__call__(probabilities * 2, meta)
+
+    class Refined(LabelMapPostprocess):
+        def refine(self, labels):
+            return labels
+
     assert not Custom(BRATS_REGIONS).decodes_first({"applied": [crop]})
+    assert not Called(BRATS_REGIONS).decodes_first({"applied": [crop]})
+    assert Refined(BRATS_REGIONS).decodes_first({"applied": [crop]})
     labels = np.array([4, 2], np.uint8)
     assert post.from_labels(labels, {"applied": [crop]}).tolist() == [0, 4, 2, 0]
+
+
+AFFINE = np.array([[-1.0, 0, 0, 120.0], [0, 0, 1.5, -100.0], [0, 1.0, 0, -80.0], [0, 0, 0, 1]])
+
+
+@pytest.fixture(scope="module")
+def nifti_case(tmp_path_factory):
+    """Four random modalities inside a box-shaped brain, on a non-canonical grid."""
+    import nibabel as nib
+
+    folder = tmp_path_factory.mktemp("case")
+    rng = np.random.default_rng(0)
+    brain = np.zeros((30, 27, 22), bool)
+    brain[4:27, 3:25, 2:20] = True
+    paths = []
+    for index in range(4):
+        data = np.where(brain, rng.normal(size=brain.shape), 0).astype(np.float32)
+        path = folder / f"case_{index}.nii.gz"
+        nib.save(nib.Nifti1Image(data, AFFINE), str(path))
+        paths.append(str(path))
+    return {"id": "case", "image": paths}
+
+
+@pytest.mark.parametrize(
+    ("canonical", "extra", "task", "outside", "ensemble"),
+    [
+        (False, "pad", BRATS_REGIONS, True, False),
+        (True, "flip_rot", BRATS_REGIONS, False, True),
+        (True, "pad_value", BRATS_CLASSES, True, False),
+        (False, "flip_rot", BRATS_CLASSES, False, False),
+    ],
+)
+def test_the_predictor_decoding_on_the_device_equals_decoding_on_the_source_grid(
+    nifti_case, canonical, extra, task, outside, ensemble
+):
+    from unetseg.inference import (
+        BratsPostprocess,
+        Ensemble,
+        Predictor,
+        background_outside_input,
+    )
+    from unetseg.transforms import (
+        Compose,
+        CropForegroundd,
+        LoadImaged,
+        RandFlipd,
+        RandRotate90d,
+        SpatialPadd,
+    )
+
+    steps = [LoadImaged("image", as_closest_canonical=canonical), CropForegroundd("image")]
+    if extra == "pad":
+        steps.append(SpatialPadd("image", (40, 20, 33)))
+    if extra == "pad_value":
+        steps.append(SpatialPadd("image", 36, value=-1.0))
+    if extra == "flip_rot":  # certain, so that both ways record the same operations
+        steps += [
+            RandFlipd("image", prob=1.0, spatial_axis=[0, 2]),
+            RandRotate90d("image", prob=1.0, max_k=1, spatial_axes=(0, 1)),
+        ]
+
+    def network(seed):
+        keras.utils.set_random_seed(seed)
+        inputs = keras.Input((None, None, None, 4))
+        hidden = keras.layers.Conv3D(4, 3, padding="same", activation="relu")(inputs)
+        return keras.Model(
+            inputs, keras.layers.Conv3D(task.out_channels, 3, padding="same")(hidden) * 3.0
+        )
+
+    if ensemble:
+        model, activation = Ensemble([network(1), network(2)], task.activation), None
+    else:
+        model, activation = network(1), task.activation
+    if task is BRATS_REGIONS:
+        post = BratsPostprocess(0.3, min_enhancing_voxels=5)
+    else:
+        post = LabelMapPostprocess(task, largest_component=["ET"])
+    inferer = SlidingWindowInferer((16, 16, 16), blending="device", activation=activation)
+    predictor = Predictor(model, inferer, Compose(steps), post, outside_is_background=outside)
+    labels, meta = predictor.predict_record(nifti_case)
+    assert predictor.decodes_on_device(meta)
+    # the probabilities brought back and decoded on the source grid, as before
+    prepared = predictor.preprocess(dict(nifti_case))
+    image, meta = prepared["image"], prepared["image_meta"]
+    probabilities = inferer(model, image)
+    if outside:
+        background_outside_input(probabilities, image)
+    expected = predictor.background_on_source(post(probabilities, meta), meta)
+    np.testing.assert_array_equal(labels, expected)
+    assert len(np.unique(expected)) > 1

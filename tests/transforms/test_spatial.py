@@ -224,3 +224,18 @@ def test_array_forms_of_flip_and_rotation():
     np.testing.assert_array_equal(rotated, np.rot90(volume, 1, axes=(0, 1)))
     with pytest.raises(ConfigError, match="out of range"):
         RandFlip(prob=1.0, spatial_axis=3)(volume)
+
+
+def test_any_channel_is_numpys_any_and_leaves_its_input_alone():
+    from unetseg.transforms.geometry import any_channel
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 3, size=(5, 4, 3)).astype(np.float32)
+    np.testing.assert_array_equal(
+        any_channel(image, lambda values: values == 2), (image == 2).any(axis=-1)
+    )
+    masks = rng.integers(0, 2, size=(6, 3)).astype(bool)
+    before = masks.copy()
+    np.testing.assert_array_equal(any_channel(masks, lambda values: values), masks.any(axis=-1))
+    np.testing.assert_array_equal(masks, before)  # the first channel is not written to
+    assert not any_channel(np.zeros((4, 0)), lambda values: values > 0).any()

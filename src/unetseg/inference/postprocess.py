@@ -397,12 +397,16 @@ class LabelMapPostprocess:
         what calling this with the probabilities gives: when no operation recorded in
         ``meta`` interpolates (only crops, pads, flips and rotations, which move voxels
         without mixing them, were recorded; a resampling or a slicing interpolates)
-        and :meth:`labels` is :meth:`Task.decode <unetseg.task.Task.decode>` (a
-        subclass may decode otherwise). The
+        and :meth:`labels` is :meth:`Task.decode <unetseg.task.Task.decode>` and
+        calling this is this class's own (a subclass that overrides either may decode
+        otherwise; :meth:`refine` may be overridden). The
         :class:`~unetseg.inference.Predictor` then has the labels decoded where the
         probabilities are (on the device, with device blending).
         """
-        if type(self).labels is not LabelMapPostprocess.labels:
+        own = type(self)
+        if own.labels is not LabelMapPostprocess.labels:
+            return False
+        if own.__call__ is not LabelMapPostprocess.__call__:
             return False
         applied = meta.get("applied", [])
         return all(isinstance(op, dict) and op.get("kind") in _EXACT_KINDS for op in applied)

@@ -236,7 +236,8 @@ class Predictor:
         is preprocessed at a time, so the preprocessing need not be thread-safe; an
         error is raised, naming its case, when that case's turn comes.
         """
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="unetseg-read-ahead")
+        try:
             ahead = self._read_ahead(pool, records[0]) if records else None
             for index, record in enumerate(records):
                 case_id = record.get("id", "<no id>")
@@ -256,6 +257,8 @@ class Predictor:
                         empty = emptying.result()
                     labels = self.background_on_source(labels, meta, empty=empty)
                 yield labels, meta
+        finally:  # an error is raised at once, not after the work ahead is done
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _read_ahead(self, pool: ThreadPoolExecutor, record: dict[str, Any]) -> tuple[Any, ...]:
         """Start preprocessing ``record`` and reading its source's empty voxels in ``pool``."""

@@ -185,7 +185,9 @@ def any_channel(array: np.ndarray, predicate: Callable[[np.ndarray], np.ndarray]
         >>> any_channel(np.array([[0.0, 0.0], [0.0, -1.0]]), lambda values: values != 0)
         array([False,  True])
     """
-    mask = np.asarray(predicate(array[..., 0]), dtype=bool)
+    if array.shape[-1] == 0:
+        return np.zeros(array.shape[:-1], dtype=bool)
+    mask = np.array(predicate(array[..., 0]), dtype=bool, copy=True)  # never the input
     for channel in range(1, array.shape[-1]):
         mask |= predicate(array[..., channel])
     return mask
