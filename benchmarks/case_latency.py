@@ -314,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     features = "-" + "_".join(map(str, args.features)) if args.features else ""
     name = (
         f"case_latency-{'quick-' if args.quick else ''}nnunet_3d{features}-{args.folds}fold-"
+        f"{f'{args.cases}cases-' if args.cases > 1 else ''}"
         f"{info['backend']}-{args.precision}-{gpu or 'cpu'}-{info['date'][:10]}"
     ).replace(" ", "_")
     headers = ["framework", "blending", "TTA", "folds", "first case (s)"]
