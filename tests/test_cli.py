@@ -414,6 +414,7 @@ def test_the_recipe_trains_on_an_nnunet_dataset_with_its_own_task(tmp_path):
     assert len(written) == 5
     found = set().union(*(np.unique(np.asarray(nib.load(p).dataobj)).tolist() for p in written))
     assert found <= {0, 1, 2, 3}
-    result = unetseg("evaluate", predictions, data)
+    result = unetseg("evaluate", predictions, data, "--output", tmp_path / "metrics.csv")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "4 cases" in result.stdout
+    assert (tmp_path / "metrics.csv").is_file()

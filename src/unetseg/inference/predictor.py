@@ -224,8 +224,8 @@ class Predictor:
         Raises:
             DataError: If the preprocessing gives no image or no metadata.
         """
-        (label_map,) = self._segment([record])
-        return label_map
+        ((labels, meta),) = self._segment([record])
+        return labels, meta
 
     def _segment(self, records: list[dict[str, Any]]) -> Iterator[tuple[np.ndarray, dict]]:
         """Each record's label map on the source grid and its image metadata, in order.
