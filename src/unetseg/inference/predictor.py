@@ -186,10 +186,15 @@ class Predictor:
         self, record: dict[str, Any], case_id: str
     ) -> tuple[np.ndarray, dict[str, Any]]:
         prepared, image = self._prepare(record, case_id)
+        return self._predicted(image), prepared
+
+    def _predicted(self, image: np.ndarray) -> np.ndarray:
+        """The probabilities of the preprocessed ``image``, background where it is empty
+        when ``outside_is_background``."""
         probabilities = self.inferer(self.model, image)
         if self.outside_is_background:
             background_outside_input(probabilities, image)
-        return probabilities, prepared
+        return probabilities
 
     def _prepare(self, record: dict[str, Any], case_id: str) -> tuple[dict[str, Any], np.ndarray]:
         """The preprocessed record and its image array."""
@@ -280,10 +285,7 @@ class Predictor:
                 background_where_empty=self.outside_is_background,
             )
             return post.from_labels(labels, meta)
-        probabilities = self.inferer(self.model, image)
-        if self.outside_is_background:
-            background_outside_input(probabilities, image)
-        return self.postprocess(probabilities, meta)
+        return self.postprocess(self._predicted(image), meta)
 
     def decodes_on_device(self, meta: dict[str, Any]) -> bool:
         """Whether the case of ``meta`` (the preprocessed image's metadata) has its label
